@@ -1,0 +1,182 @@
+package shard
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"unsafe"
+)
+
+func TestCounterIsOneCacheLine(t *testing.T) {
+	if got := unsafe.Sizeof(Counter{}); got != cacheLine {
+		t.Fatalf("Sizeof(Counter) = %d; want %d", got, cacheLine)
+	}
+}
+
+func TestAddDrainSettleRestore(t *testing.T) {
+	tab := NewTable(0)
+	c := tab.Get("k")
+	c.Add(5)
+	c.Add(-2)
+	if got := c.Load(); got != 3 {
+		t.Fatalf("Load() = %d; want 3", got)
+	}
+	var drained int64
+	tab.Drain(func(_ *Counter, d int64) { drained += d })
+	if drained != 3 {
+		t.Fatalf("drained %d; want 3", drained)
+	}
+	if got, want := c.InFlight(), int64(3); got != want {
+		t.Fatalf("InFlight() = %d; want %d", got, want)
+	}
+	c.Add(10)
+	if got := c.Unflushed(); got != 13 {
+		t.Fatalf("Unflushed() = %d; want 13", got)
+	}
+	c.Restore(1)
+	c.Settle(2)
+	if got := c.Unflushed(); got != 11 {
+		t.Fatalf("after Restore(1), Settle(2): Unflushed() = %d; want 11", got)
+	}
+	if got := drainAll(tab)["k"]; got != 11 {
+		t.Fatalf("second drain = %d; want 11 (10 added + 1 restored)", got)
+	}
+}
+
+func TestZeroDeltaIsNotReported(t *testing.T) {
+	tab := NewTable(0)
+	c := tab.Get("k")
+	c.Add(4)
+	c.Add(-4)
+	if got := drainAll(tab); len(got) != 0 {
+		t.Fatalf("drain of a counter summing to 0 reported %v; want nothing", got)
+	}
+	c.Add(1)
+	if got := drainAll(tab)["k"]; got != 1 {
+		t.Fatalf("drain after re-dirtying = %d; want 1", got)
+	}
+}
+
+func TestContentionGrowsStripesUpToCapWithoutLoss(t *testing.T) {
+	tab := NewTable(8)
+	c := tab.Get("hot")
+	var want int64
+	for i := 0; i < 10; i++ {
+		// Force the slow path as a failed CAS would.
+		s := c.stripes.Load()
+		var cl *cell
+		if s != nil {
+			cl = &s.cells[0]
+		}
+		c.contended(s, cl, int64(i))
+		want += int64(i)
+		c.Add(1)
+		want++
+	}
+	if got := c.Stripes(); got != 8 {
+		t.Fatalf("Stripes() = %d; want the cap 8", got)
+	}
+	if got := c.Load(); got != want {
+		t.Fatalf("Load() = %d; want %d", got, want)
+	}
+	if got := drainAll(tab)["hot"]; got != want {
+		t.Fatalf("drained %d; want %d", got, want)
+	}
+	if got := c.Load(); got != 0 {
+		t.Fatalf("Load() after drain = %d; want 0 (retired stripes drained too)", got)
+	}
+}
+
+// TestConcurrentAddsAndDrainsLoseNothing hammers a few counters from many
+// goroutines while a flusher drains, settles and sometimes restores: the
+// drained totals plus what is left must equal exactly what was added.
+func TestConcurrentAddsAndDrainsLoseNothing(t *testing.T) {
+	const (
+		writers = 16
+		adds    = 20000
+		keys    = 8
+	)
+	tab := NewTable(0)
+	names := make([]string, keys)
+	for i := range names {
+		names[i] = string(rune('a' + i))
+	}
+	var added [writers][keys]int64
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for i := 0; i < adds; i++ {
+				k := r.IntN(keys)
+				d := r.Int64N(201) - 100
+				tab.Get(names[k]).Add(d)
+				added[w][k] += d
+			}
+		}()
+	}
+	flushed := map[string]int64{}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r := rand.New(rand.NewPCG(7, 7))
+		for {
+			tab.Drain(func(c *Counter, d int64) {
+				if r.IntN(4) == 0 { // a failed write: give it back
+					c.Restore(d)
+					return
+				}
+				c.Settle(d)
+				flushed[c.Name()] += d
+			})
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	<-done
+	for k, d := range drainAll(tab) {
+		flushed[k] += d
+	}
+	for k, name := range names {
+		var want int64
+		for w := range added {
+			want += added[w][k]
+		}
+		if flushed[name] != want {
+			t.Errorf("key %s: flushed %d; want %d", name, flushed[name], want)
+		}
+		if c := tab.Lookup(name); c.Unflushed() != 0 {
+			t.Errorf("key %s: Unflushed() = %d after final drain; want 0", name, c.Unflushed())
+		}
+	}
+}
+
+func TestAddDoesNotAllocate(t *testing.T) {
+	tab := NewTable(0)
+	c := tab.Get("k")
+	if n := testing.AllocsPerRun(1000, func() { c.Add(1) }); n != 0 {
+		t.Fatalf("Add allocates %.1f times per call; want 0", n)
+	}
+	striped := tab.Get("striped")
+	striped.contended(nil, nil, 0)
+	if n := testing.AllocsPerRun(1000, func() { striped.Add(1) }); n != 0 {
+		t.Fatalf("striped Add allocates %.1f times per call; want 0", n)
+	}
+}
+
+// drainAll drains tab, settling everything, and returns the deltas by name.
+func drainAll(tab *Table) map[string]int64 {
+	got := map[string]int64{}
+	tab.Drain(func(c *Counter, d int64) {
+		c.Settle(d)
+		got[c.Name()] += d
+	})
+	return got
+}

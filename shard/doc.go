@@ -1,0 +1,23 @@
+// Package shard owns abacus's in-memory counters: lock-free, adaptively
+// striped int64 cells and the concurrent name→counter table that finds them.
+//
+// A Counter starts with a single cell. Adds that lose a compare-and-swap on
+// that cell (the sign of contention) inflate it into a power-of-two array of
+// cache-line padded stripes, picked by a per-goroutine hash and doubled on
+// further contention up to a cap near GOMAXPROCS — the scheme of Java's
+// LongAdder. A cold counter therefore costs one 64-byte object; only hot
+// counters pay for stripes.
+//
+// Counters are built for write-behind. Add marks a counter dirty and the
+// Table keeps dirty counters on a lock-free list, so a flusher visits only
+// what changed. Drain moves the accumulated delta out of the cells with
+// atomic swaps (an Add racing with Drain lands either in this drain or the
+// next, never nowhere) into the counter's in-flight amount, where it stays
+// until the caller Settles it (written remotely) or Restores it (not
+// written; added back).
+//
+// Guarantees: no lock and no allocation on Add; lookups of existing names
+// take no lock; no increment is lost or counted twice by Drain, Settle and
+// Restore. Not provided: persistence, or an atomic snapshot across counters.
+// Package shard knows nothing of Redis.
+package shard

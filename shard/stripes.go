@@ -1,0 +1,83 @@
+package shard
+
+import (
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+)
+
+// cacheLine is the size stripes are padded to so that two stripes never
+// share a line and ping-pong between cores.
+const cacheLine = 64
+
+// cell is one padded stripe.
+type cell struct {
+	atomic.Int64
+	_ [cacheLine - 8]byte
+}
+
+// stripes is a power-of-two array of cells; a larger array replaces it
+// when contention persists, keeping the one it replaced on prev because
+// late Adds may still land there. mask = len(cells)-1.
+type stripes struct {
+	cells []cell
+	mask  uint64
+	prev  *stripes
+}
+
+func newStripes(n int) *stripes {
+	return &stripes{cells: make([]cell, n), mask: uint64(n - 1)}
+}
+
+// sum reads every cell of s and its predecessors; concurrent Adds may or
+// may not be included.
+func (s *stripes) sum() int64 {
+	var n int64
+	for ; s != nil; s = s.prev {
+		for i := range s.cells {
+			n += s.cells[i].Load()
+		}
+	}
+	return n
+}
+
+// drain swaps every cell of s and its predecessors with zero and returns
+// what they held.
+func (s *stripes) drain() int64 {
+	var n int64
+	for ; s != nil; s = s.prev {
+		for i := range s.cells {
+			n += s.cells[i].Swap(0)
+		}
+	}
+	return n
+}
+
+// DefaultMaxStripes is the stripe cap of a Table with no explicit cap: the
+// smallest power of two ≥ 2×GOMAXPROCS (at least 2), so that the goroutines
+// running at any moment rarely share a stripe.
+func DefaultMaxStripes() int {
+	return ceilPow2(2 * runtime.GOMAXPROCS(0))
+}
+
+func ceilPow2(n int) int {
+	p := 2
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
+// probe returns a per-goroutine hash used to pick a stripe. It is the
+// address of a local variable: goroutine stacks are disjoint and at least
+// 2 KiB apart, so distinct goroutines get distinct, stable values without
+// goroutine-local storage. The address is only hashed, never dereferenced.
+//
+//go:nosplit
+func probe() uint64 {
+	var x byte
+	a := uint64(uintptr(unsafe.Pointer(&x)))
+	// Fibonacci hashing of the stack page spreads neighbouring stacks over
+	// the whole table; the top bits are the well-mixed ones.
+	return (a >> 11) * 0x9E3779B97F4A7C15 >> 32
+}
