@@ -8,14 +8,14 @@ import (
 // counters come from Table.Get. It is safe for concurrent use: Add from any
 // number of goroutines, Drain/Settle/Restore from one flusher at a time.
 type Counter struct {
-	base     atomic.Int64             // the single cell of an uncontended counter
-	stripes  atomic.Pointer[stripes]  // non-nil once contention was seen
-	inflight atomic.Int64             // drained but neither settled nor restored
-	next     atomic.Pointer[Counter]  // link on the table's dirty list
-	table    *Table                   // owner of the dirty list
-	name     string                   // immutable
-	dirty    atomic.Bool              // on the dirty list, or about to be
-	_        [64 - 8*5 - 16 - 4]byte  // one cache line per counter
+	base     atomic.Int64            // the single cell of an uncontended counter
+	stripes  atomic.Pointer[stripes] // non-nil once contention was seen
+	inflight atomic.Int64            // drained but neither settled nor restored
+	next     atomic.Pointer[Counter] // link on the table's dirty list
+	table    *Table                  // owner of the dirty list
+	name     string                  // immutable
+	dirty    atomic.Bool             // on the dirty list, or about to be
+	_        [64 - 8*5 - 16 - 4]byte // one cache line per counter
 }
 
 // Name returns the counter's name.
