@@ -1,0 +1,52 @@
+// Package lease owns Redis leases: named, expiring locks that say which
+// process owns a piece of shared work, with a fencing number, automatic
+// renewal and a context that ends when ownership ends.
+//
+// A lease is acquired with [Acquire] (waits, retrying with exponential
+// backoff and full jitter, until its context ends) or [TryAcquire] (one
+// attempt). Acquisition is one round trip: a Lua script runs
+// SET key token NX PX ttl and, when that succeeds, INCR of the lease's fence
+// key, so every successful acquisition of a name gets a fencing number
+// strictly greater than every earlier one. Pass [Lease.Fence] to downstream
+// writes so that storage can reject a stale owner (Kleppmann's fencing
+// token argument): a lease alone cannot stop a paused process from writing
+// after its lease expired.
+//
+// # Keys
+//
+// A lease named n lives at KeyPrefix+"{"+n+"}" and its fence counter at
+// KeyPrefix+"{"+n+"}:fence". The braces are a Redis Cluster hash tag: both
+// keys are in one slot, so one script can touch both on Redis Cluster. The
+// default prefix is [DefaultKeyPrefix]. The fence key has no expiry (one
+// small integer per name) because a fence that restarted from zero would no
+// longer be increasing.
+//
+// # Guarantees
+//
+//   - Release, Refresh and TTL run Lua scripts that check the random
+//     ownership token, so no process deletes or extends a lease it does not
+//     hold, however late its commands arrive.
+//   - Every lease has a local deadline on the monotonic clock: the time the
+//     last confirmed acquisition or renewal was sent, plus the TTL, minus a
+//     safety margin. Since Redis starts the TTL when it receives the command,
+//     which is after it was sent, the lease's [Lease.Context] is cancelled
+//     before the key can expire in Redis, even when renewals hang on a dead
+//     connection (assuming clock rates agree within the margin).
+//   - With [Options.AutoRenew], a watchdog goroutine renews the lease every
+//     [Options.RenewInterval] (default a third of the TTL) until it is
+//     released or lost.
+//   - The errors tell apart: not obtained ([ErrNotObtained]), lost while
+//     believed held ([ErrLost]), expired before release ([ErrExpired]),
+//     already released ([ErrReleased]), not acknowledged by replicas
+//     ([ErrNotReplicated]), bad input ([ErrInvalid], [*InvalidError]), and
+//     a cancelled context (the error wraps ctx.Err()).
+//
+// # Not done
+//
+// Leases are as safe as one Redis primary: a failover to a replica that
+// missed the SET can hand the lease to a second owner ([Options.Replicas]
+// narrows that window with WAIT; it does not close it). There is no Redlock
+// over independent primaries, no fairness or queueing among waiters, and
+// no reentrancy: acquiring a held name again from the same process waits
+// like any other contender.
+package lease

@@ -1,0 +1,83 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// roundTrips is a go-redis hook counting round trips: one per command sent
+// alone, one per pipeline.
+type roundTrips struct{ n atomic.Int64 }
+
+func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+var _ redis.Hook = (*roundTrips)(nil)
+
+// fakeClock is an injectable Options.Now that moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time // guarded by mu
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// mustAcquire is TryAcquire that fails the test on error.
+func mustAcquire(t testing.TB, rdb redis.UniversalClient, name string, ttl time.Duration, o Options) *Lease {
+	t.Helper()
+	l, err := TryAcquire(context.Background(), rdb, name, ttl, o)
+	if err != nil {
+		t.Fatalf("TryAcquire(%q, %v) = %v; want a lease", name, ttl, err)
+	}
+	return l
+}
+
+// wantErr fails the test unless errors.Is(err, want).
+func wantErr(t testing.TB, what string, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("%s = %v; want an error wrapping %v", what, err, want)
+	}
+}
+
+// until polls cond until it holds, failing after a generous limit that only
+// a hung test reaches: it guards progress, not speed.
+func until(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for limit := time.Now().Add(30 * time.Second); !cond(); time.Sleep(2 * time.Millisecond) {
+		if time.Now().After(limit) {
+			t.Fatalf("still waiting for %s", what)
+		}
+	}
+}

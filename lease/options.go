@@ -1,0 +1,149 @@
+package lease
+
+import (
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultKeyPrefix is the key prefix used when Options.KeyPrefix is empty:
+// a lease named "rollup" lives at "abacus:lease:{rollup}".
+const DefaultKeyPrefix = "abacus:lease:"
+
+// MaxNameLen is the longest lease name accepted, in bytes.
+const MaxNameLen = 512
+
+// Defaults applied to zero Options fields.
+const (
+	// DefaultMinRetryDelay is the first backoff step of Acquire.
+	DefaultMinRetryDelay = 4 * time.Millisecond
+	// DefaultMaxRetryDelay caps Acquire's backoff.
+	DefaultMaxRetryDelay = 256 * time.Millisecond
+	// DefaultReplicaTimeout bounds the WAIT for replicas.
+	DefaultReplicaTimeout = time.Second
+)
+
+// Options configures one acquisition. The zero value means "all defaults":
+// no auto-renewal, no WAIT for replicas, the default key prefix. Invalid
+// values make Acquire and TryAcquire return an [*InvalidError].
+type Options struct {
+	// KeyPrefix is prepended to the hash-tagged name to form the lease's
+	// Redis keys. Default DefaultKeyPrefix ("abacus:lease:").
+	KeyPrefix string
+
+	// AutoRenew starts a watchdog that refreshes the lease every
+	// RenewInterval until it is released or lost. Without it the lease
+	// ends TTL minus SafetyMargin after acquisition unless Refresh is called.
+	AutoRenew bool
+
+	// RenewInterval is the watchdog's period. Default a third of the TTL.
+	// It must be positive and less than TTL minus SafetyMargin.
+	RenewInterval time.Duration
+
+	// SafetyMargin is subtracted from the TTL to get the local deadline, to
+	// absorb clock-rate differences and timer latency. Default TTL/100 +
+	// 2ms (the Redlock drift allowance). It must be non-negative and less
+	// than the TTL.
+	SafetyMargin time.Duration
+
+	// MinRetryDelay is Acquire's first backoff step; each retry doubles the
+	// step up to MaxRetryDelay and sleeps a uniformly random part of it
+	// (full jitter). Defaults DefaultMinRetryDelay and DefaultMaxRetryDelay;
+	// MaxRetryDelay must not be less than MinRetryDelay.
+	MinRetryDelay time.Duration
+	// MaxRetryDelay caps Acquire's backoff step. See MinRetryDelay.
+	MaxRetryDelay time.Duration
+
+	// Replicas, when positive, makes acquisition send WAIT Replicas
+	// ReplicaTimeout in the same round trip as the acquiring script, and
+	// fail with ErrNotReplicated (releasing the lease) when fewer replicas
+	// acknowledge it. Default 0: no WAIT.
+	Replicas int
+	// ReplicaTimeout bounds the WAIT. Default DefaultReplicaTimeout.
+	ReplicaTimeout time.Duration
+
+	// Now is the clock for local deadlines. It should carry a monotonic
+	// reading, as time.Now does. Default time.Now. Timers still run on the
+	// real clock; an injected clock only changes what "now" is when they
+	// fire and when Refresh and Release check the deadline.
+	Now func() time.Time
+}
+
+// config is a validated Options with defaults applied, plus the arguments.
+type config struct {
+	Options
+	name     string
+	ttl      time.Duration
+	key      string
+	fenceKey string
+}
+
+// resolve validates the arguments and applies defaults to a copy of o.
+func (o Options) resolve(rdb redis.UniversalClient, name string, ttl time.Duration) (config, error) {
+	switch {
+	case rdb == nil:
+		return config{}, &InvalidError{Field: "client", Value: nil, Reason: "must not be nil"}
+	case name == "":
+		return config{}, &InvalidError{Field: "name", Value: name, Reason: "must not be empty"}
+	case len(name) > MaxNameLen:
+		return config{}, &InvalidError{Field: "name", Value: name, Reason: "longer than MaxNameLen bytes"}
+	case ttl < time.Millisecond:
+		// PX has millisecond resolution; a smaller TTL would round to 0.
+		return config{}, &InvalidError{Field: "ttl", Value: ttl, Reason: "must be at least 1ms"}
+	case o.RenewInterval < 0:
+		return config{}, &InvalidError{Field: "Options.RenewInterval", Value: o.RenewInterval, Reason: "must not be negative"}
+	case o.SafetyMargin < 0 || o.SafetyMargin >= ttl:
+		return config{}, &InvalidError{Field: "Options.SafetyMargin", Value: o.SafetyMargin, Reason: "must be in [0, ttl)"}
+	case o.MinRetryDelay < 0:
+		return config{}, &InvalidError{Field: "Options.MinRetryDelay", Value: o.MinRetryDelay, Reason: "must not be negative"}
+	case o.MaxRetryDelay < 0:
+		return config{}, &InvalidError{Field: "Options.MaxRetryDelay", Value: o.MaxRetryDelay, Reason: "must not be negative"}
+	case o.Replicas < 0:
+		return config{}, &InvalidError{Field: "Options.Replicas", Value: o.Replicas, Reason: "must not be negative"}
+	case o.ReplicaTimeout < 0:
+		return config{}, &InvalidError{Field: "Options.ReplicaTimeout", Value: o.ReplicaTimeout, Reason: "must not be negative"}
+	}
+	// PX takes whole milliseconds; the local deadline must use the TTL that
+	// Redis will apply, never a longer one.
+	ttl = ttl.Truncate(time.Millisecond)
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = DefaultKeyPrefix
+	}
+	if o.SafetyMargin == 0 {
+		o.SafetyMargin = min(ttl/100+2*time.Millisecond, ttl/2)
+	}
+	if o.RenewInterval == 0 {
+		o.RenewInterval = ttl / 3
+	}
+	if o.RenewInterval >= ttl-o.SafetyMargin {
+		return config{}, &InvalidError{Field: "Options.RenewInterval", Value: o.RenewInterval, Reason: "must be less than ttl minus SafetyMargin"}
+	}
+	if o.MinRetryDelay == 0 {
+		o.MinRetryDelay = DefaultMinRetryDelay
+	}
+	if o.MaxRetryDelay == 0 {
+		o.MaxRetryDelay = max(DefaultMaxRetryDelay, o.MinRetryDelay)
+	}
+	if o.MaxRetryDelay < o.MinRetryDelay {
+		return config{}, &InvalidError{Field: "Options.MaxRetryDelay", Value: o.MaxRetryDelay, Reason: "must not be less than MinRetryDelay"}
+	}
+	if o.ReplicaTimeout == 0 {
+		o.ReplicaTimeout = DefaultReplicaTimeout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	key, fenceKey := Keys(o.KeyPrefix, name)
+	return config{Options: o, name: name, ttl: ttl, key: key, fenceKey: fenceKey}, nil
+}
+
+// Keys returns the Redis keys of the lease named name under prefix (the
+// default prefix when empty): the lease key and its fence counter. Both
+// carry the hash tag {name}, so they are in one Redis Cluster slot.
+func Keys(prefix, name string) (key, fenceKey string) {
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	key = prefix + "{" + name + "}"
+	return key, key + ":fence"
+}

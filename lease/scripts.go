@@ -1,0 +1,71 @@
+package lease
+
+import (
+	"context"
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// acquireScript takes KEYS[1] = lease key, KEYS[2] = fence key, ARGV[1] =
+// token, ARGV[2] = TTL in ms. It returns the new fence, or 0 when someone
+// else holds the lease.
+//
+// SET NX and INCR run in one script, so a fence is issued exactly when the
+// lease is obtained: fences are strictly increasing in acquisition order.
+var acquireScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	return redis.call('INCR', KEYS[2])
+end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	-- An earlier attempt with this token won but its reply was lost. Only a
+	-- winner increments the fence, so the current fence is still ours.
+	redis.call('PEXPIRE', KEYS[1], ARGV[2])
+	return tonumber(redis.call('GET', KEYS[2]))
+end
+return 0
+`)
+
+// refreshScript takes KEYS[1] = lease key, ARGV[1] = token, ARGV[2] = TTL in
+// ms, and returns 1 when it extended the lease, 0 when the token is not
+// there.
+var refreshScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// releaseScript takes KEYS[1] = lease key, ARGV[1] = token, and returns 1
+// when it deleted the lease, 0 when the token is not there.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// ttlScript takes KEYS[1] = lease key, ARGV[1] = token, and returns the
+// key's PTTL when the token is there, -3 otherwise.
+var ttlScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+	return redis.call('PTTL', KEYS[1])
+end
+return -3
+`)
+
+// runScript runs s with EVALSHA, falling back to EVAL when the server has
+// not cached it (a new or restarted node). It returns the integer reply and
+// how many round trips it took (1, or 2 on a cache miss).
+func runScript(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) (int64, int, error) {
+	n, err := s.EvalSha(ctx, rdb, keys, args...).Int64()
+	if !isNoScript(err) {
+		return n, 1, err
+	}
+	n, err = s.Eval(ctx, rdb, keys, args...).Int64()
+	return n, 2, err
+}
+
+func isNoScript(err error) bool {
+	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
+}
