@@ -1,0 +1,121 @@
+package flush
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+)
+
+// Mode chooses how deltas are written.
+type Mode int
+
+const (
+	// ExactlyOnce applies each batch once even when replies are lost (the
+	// default). See the package documentation.
+	ExactlyOnce Mode = iota
+	// AtLeastOnce sends plain pipelined INCRBYs; a lost reply may double count.
+	AtLeastOnce
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ExactlyOnce:
+		return "exactly-once"
+	case AtLeastOnce:
+		return "at-least-once"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Options configure a Flusher. The zero value gives the defaults noted on
+// each field; a negative duration or size is an error.
+type Options struct {
+	// Interval between background flushes. Default 100ms.
+	Interval time.Duration
+	// Mode: ExactlyOnce (default) or AtLeastOnce.
+	Mode Mode
+	// BatchKeys is the most keys one script call (one batch) carries.
+	// Default 512.
+	BatchKeys int
+	// PipelineKeys is the most keys sent in one pipeline round trip.
+	// Default 16384.
+	PipelineKeys int
+	// Timeout bounds one flush. Default 5s. (go-redis's own dial and read
+	// timeouts apply within it.)
+	Timeout time.Duration
+	// MaxBackoff caps the wait between failing flushes, which doubles from
+	// Interval. Default 5s.
+	MaxBackoff time.Duration
+	// WriterID identifies this writer's batches. Default: 16 random bytes
+	// in hex. Two live writers must never share one.
+	WriterID string
+	// RecordPrefix prefixes the writer record keys. Default "abacus:writer:".
+	RecordPrefix string
+	// RecordTTL is how long a writer record outlives the writer's last
+	// batch; also the longest an unknown outcome can stay exactly-once.
+	// Default 1h.
+	RecordTTL time.Duration
+	// KeyTTL, when positive, sets an expiry on every key written (PEXPIRE
+	// after INCRBY), so idle counters vanish. Default 0: no expiry.
+	KeyTTL time.Duration
+	// OnError, when set, is called from the flushing goroutine with each
+	// *KeyError and each failed flush.
+	OnError func(error)
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() (Options, error) {
+	bad := func(field string, v any) (Options, error) {
+		return o, fmt.Errorf("%w: %s = %v must not be negative", ErrInvalidOptions, field, v)
+	}
+	switch {
+	case o.Interval < 0:
+		return bad("Interval", o.Interval)
+	case o.BatchKeys < 0:
+		return bad("BatchKeys", o.BatchKeys)
+	case o.PipelineKeys < 0:
+		return bad("PipelineKeys", o.PipelineKeys)
+	case o.Timeout < 0:
+		return bad("Timeout", o.Timeout)
+	case o.MaxBackoff < 0:
+		return bad("MaxBackoff", o.MaxBackoff)
+	case o.RecordTTL < 0:
+		return bad("RecordTTL", o.RecordTTL)
+	case o.KeyTTL < 0:
+		return bad("KeyTTL", o.KeyTTL)
+	case o.Mode != ExactlyOnce && o.Mode != AtLeastOnce:
+		return o, fmt.Errorf("%w: unknown Mode %d", ErrInvalidOptions, o.Mode)
+	}
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&o.Interval, 100*time.Millisecond)
+	def(&o.Timeout, 5*time.Second)
+	def(&o.MaxBackoff, 5*time.Second)
+	def(&o.RecordTTL, time.Hour)
+	if o.BatchKeys == 0 {
+		o.BatchKeys = 512
+	}
+	if o.PipelineKeys == 0 {
+		o.PipelineKeys = 16384
+	}
+	if o.PipelineKeys < o.BatchKeys {
+		o.PipelineKeys = o.BatchKeys
+	}
+	if o.RecordPrefix == "" {
+		o.RecordPrefix = "abacus:writer:"
+	}
+	if o.WriterID == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		o.WriterID = hex.EncodeToString(b[:])
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}

@@ -1,0 +1,103 @@
+package flush
+
+import (
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// failureWindow is how many recent batches per record keep their per-key
+// errors for duplicates to report; a flush never has more batches in doubt
+// per record than this (see maxBatchesPerGroup).
+const failureWindow = 1024
+
+// applyScript applies one batch at most once per (writer record, seq), and
+// only in sequence order, so that no batch can be skipped.
+//
+// KEYS[1] is the writer record, a hash: field "seq" holds the highest batch
+// applied, field "f<seq mod window>" the per-key errors of a batch that had
+// any, as JSON [seq, [index, message, ...]]. KEYS[2..] are the counters.
+// ARGV[1] is the batch's seq; ARGV[2] the writer's floor, the seq below
+// which it knows every batch of this record was applied; ARGV[3] the record
+// TTL in ms; ARGV[4] the key TTL in ms (0: none); ARGV[4+i] the delta for
+// KEYS[1+i].
+//
+// A batch applies when it directly follows the recorded one, or when the
+// writer vouches that every earlier batch was applied (the record expired
+// or was lost with data). Otherwise an earlier batch of the writer is still
+// in doubt and must come first: applying this one would make that one look
+// like a duplicate if it was in fact refused (say NOSCRIPT), losing it.
+//
+// It returns {1, errors} when it applied the batch now, {0, errors} when
+// the batch had been applied before, and {2, {}} when it is out of order;
+// errors is {index, message, ...} for the keys INCRBY refused. redis.pcall
+// keeps one refused key from aborting the script: Redis would not roll
+// back the INCRBYs already done.
+var applyScript = redis.NewScript(`
+local seq = tonumber(ARGV[1])
+local field = 'f' .. (seq % ` + fmt.Sprint(failureWindow) + `)
+local last = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+if seq <= last then
+  local rec = redis.call('HGET', KEYS[1], field)
+  if rec then
+    rec = cjson.decode(rec)
+    if rec[1] == seq then return {0, rec[2]} end
+  end
+  return {0, {}}
+end
+if last ~= seq - 1 and tonumber(ARGV[2]) ~= seq - 1 then
+  return {2, {}}
+end
+local failed = {}
+local keyttl = tonumber(ARGV[4])
+for i = 2, #KEYS do
+  local r = redis.pcall('INCRBY', KEYS[i], ARGV[i + 3])
+  if type(r) == 'table' and r.err then
+    failed[#failed + 1] = i - 1
+    failed[#failed + 1] = r.err
+  elseif keyttl > 0 then
+    redis.call('PEXPIRE', KEYS[i], keyttl)
+  end
+end
+redis.call('HSET', KEYS[1], 'seq', ARGV[1])
+if #failed > 0 then
+  redis.call('HSET', KEYS[1], field, cjson.encode({seq, failed}))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, failed}
+`)
+
+// Outcomes of applyScript.
+const (
+	outcomeDuplicate  = 0
+	outcomeApplied    = 1
+	outcomeOutOfOrder = 2
+)
+
+// scriptReply is a parsed reply of applyScript.
+type scriptReply struct {
+	outcome int64          // outcomeApplied, outcomeDuplicate or outcomeOutOfOrder
+	failed  map[int]string // 0-based delta index → Redis error message
+}
+
+func parseScriptReply(v any) (scriptReply, error) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 2 {
+		return scriptReply{}, fmt.Errorf("flush: unexpected script reply %v", v)
+	}
+	status, _ := arr[0].(int64)
+	r := scriptReply{outcome: status}
+	list, _ := arr[1].([]any)
+	for i := 0; i+1 < len(list); i += 2 {
+		idx, ok := list[i].(int64)
+		msg, _ := list[i+1].(string)
+		if !ok {
+			return scriptReply{}, fmt.Errorf("flush: unexpected script reply %v", v)
+		}
+		if r.failed == nil {
+			r.failed = map[int]string{}
+		}
+		r.failed[int(idx)-1] = msg
+	}
+	return r, nil
+}

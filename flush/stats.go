@@ -1,0 +1,50 @@
+package flush
+
+import (
+	"sync"
+	"time"
+)
+
+// Stats describes a Flusher's work since it was created.
+type Stats struct {
+	Flushes       uint64 // flush cycles run
+	FailedFlushes uint64 // cycles that left batches pending or met a transport error
+	RoundTrips    uint64 // pipelines sent
+	Commands      uint64 // Redis commands sent (script calls, or INCRBY and PEXPIRE)
+	KeysFlushed   uint64 // key deltas Redis applied
+	DeltaFlushed  int64  // sum of the deltas Redis applied
+	Resent        uint64 // batches sent again after an unknown outcome
+	Duplicates    uint64 // resent batches Redis had applied already (not applied again)
+	KeyErrors     uint64 // deltas refused for their key (see KeyError)
+
+	PendingBatches int   // sent batches whose outcome is not known yet
+	PendingKeys    int   // keys in those batches
+	PendingDelta   int64 // sum of their deltas
+
+	LastFlush         time.Time     // end of the last cycle
+	LastFlushDuration time.Duration // duration of the last cycle
+	MaxFlushDuration  time.Duration
+	// MaxStaleness is the observed staleness bound: the longest time from a
+	// drain that a delta could have just missed to Redis confirming that
+	// delta (≈ Interval + one flush while Redis is healthy).
+	MaxStaleness time.Duration
+	LastError    error // the last transport or key error, nil if none yet
+}
+
+// stats is Stats under a mutex; the flushing goroutine writes, Stats reads.
+type stats struct {
+	mu sync.Mutex
+	s  Stats // guarded by mu
+}
+
+func (s *stats) update(fn func(*Stats)) {
+	s.mu.Lock()
+	fn(&s.s)
+	s.mu.Unlock()
+}
+
+func (s *stats) get() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.s
+}
