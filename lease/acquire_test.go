@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/abacus-go/abacus/internal/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 func TestTryAcquire(t *testing.T) {
@@ -53,15 +52,14 @@ func TestAcquireWaitsForRelease(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	rt := &roundTrips{}
-	waiter := redis.NewClient(rdb.Options())
-	defer waiter.Close()
+	waiter := sibling(t, rdb)
 	waiter.AddHook(rt)
 	go func() {
 		l, err := Acquire(ctx, waiter, "job", time.Minute, o)
 		got <- result{l, err}
 	}()
 	// Release only once the waiter has been refused a few times.
-	until(t, "the waiter to retry", func() bool { return rt.n.Load() >= 3 })
+	until(t, "the waiter to retry", func() bool { return rt.scripts.Load() >= 4 })
 	if err := a.Release(ctx); err != nil {
 		t.Fatalf("Release = %v", err)
 	}
@@ -87,13 +85,12 @@ func TestAcquireContextCancel(t *testing.T) {
 	}{
 		{"cancelled while backing off", func(ctx context.Context, cancel context.CancelFunc) (*Lease, error) {
 			rt := &roundTrips{}
-			c := redis.NewClient(rdb.Options())
-			defer c.Close()
+			c := sibling(t, rdb)
 			c.AddHook(rt)
 			// Cancel after the first refusal, when Acquire sleeps for up
 			// to MinRetryDelay; it must wake and return at once.
 			go func() {
-				until(t, "the first attempt", func() bool { return rt.n.Load() >= 1 })
+				until(t, "the first attempt", func() bool { return rt.scripts.Load() >= 1 })
 				cancel()
 			}()
 			return Acquire(ctx, c, "job", time.Minute, o)
@@ -162,20 +159,21 @@ func TestAcquireWaitReplicas(t *testing.T) {
 		return n >= 1
 	})
 	_ = replica
-	o := Options{KeyPrefix: redistest.Prefix(t), ReplicaTimeout: 50 * time.Millisecond}
+	o := Options{KeyPrefix: redistest.Prefix(t)}
 
 	tests := []struct {
 		name     string
 		replicas int
+		timeout  time.Duration // WAIT returns early once enough replicas ack
 		want     error
 	}{
-		{"acknowledged", 1, nil},
-		{"too few replicas", 2, ErrNotReplicated},
+		{"acknowledged", 1, 10 * time.Second, nil},
+		{"too few replicas", 2, 50 * time.Millisecond, ErrNotReplicated},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := o
-			o.Replicas = tt.replicas
+			o.Replicas, o.ReplicaTimeout = tt.replicas, tt.timeout
 			l, err := TryAcquire(ctx, rdb, "job", time.Minute, o)
 			if tt.want == nil {
 				if err != nil {

@@ -12,14 +12,17 @@ import (
 )
 
 // roundTrips is a go-redis hook counting round trips: one per command sent
-// alone, one per pipeline.
-type roundTrips struct{ n atomic.Int64 }
+// alone, one per pipeline. scripts counts EVAL and EVALSHA commands alone.
+type roundTrips struct{ n, scripts atomic.Int64 }
 
 func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		c.n.Add(1)
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			c.scripts.Add(1)
+		}
 		return next(ctx, cmd)
 	}
 }
@@ -80,4 +83,15 @@ func until(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("still waiting for %s", what)
 		}
 	}
+}
+
+// sibling returns a new client, with its own connection pool, for the
+// server c talks to; it is closed when the test ends. (Reusing c.Options()
+// itself would share go-redis internals between the two clients.)
+func sibling(t testing.TB, c *redis.Client) *redis.Client {
+	t.Helper()
+	o := c.Options()
+	s := redis.NewClient(&redis.Options{Addr: o.Addr, Username: o.Username, Password: o.Password, DB: o.DB})
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -150,7 +150,8 @@ func (l *Lease) Refresh(ctx context.Context) error {
 // wrapping ErrExpired when the local deadline had passed (the key is still
 // deleted if it was ours); ErrLost when the token was gone earlier;
 // ErrReleased when already released. On a ctx or network error the lease
-// still ends locally and the key expires by its TTL.
+// still ends locally and the key expires by its TTL; after ErrExpired,
+// Release may be called again to retry the delete.
 func (l *Lease) Release(ctx context.Context) error {
 	l.mu.Lock()
 	cause := l.cause
@@ -170,6 +171,8 @@ func (l *Lease) Release(ctx context.Context) error {
 	n, rts, err := runScript(ctx, l.rdb, releaseScript, []string{l.cfg.key}, l.token)
 	l.roundTrips.Add(int64(rts))
 	switch {
+	case cause != nil && err != nil:
+		return fmt.Errorf("release %q: %w; delete: %w", l.cfg.name, cause, err)
 	case cause != nil:
 		return fmt.Errorf("release %q: %w", l.cfg.name, cause)
 	case err != nil:
