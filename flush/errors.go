@@ -50,8 +50,10 @@ func keyErr(msg string) error {
 	return errors.New(msg)
 }
 
-// PendingError is returned by Flush when some batches could not be
-// confirmed; Keys and Delta say how much is in doubt, Err why.
+// PendingError is returned by Flush when Redis failed: Batches, Keys and
+// Delta count the sent batches whose outcome is in doubt (they are resent
+// first next time); deltas that were not sent went back to the Source.
+// Err says what failed.
 type PendingError struct {
 	Batches int
 	Keys    int

@@ -37,7 +37,7 @@ func (f *Flusher) flushExactlyOnce(ctx context.Context) error {
 	}
 	pending, keyErrs, sendErr := f.send(ctx, batches)
 	f.pending = pending
-	if len(pending) > 0 {
+	if len(pending) > 0 || sendErr != nil {
 		if sendErr == nil {
 			sendErr = errors.New("outcome not yet known")
 		}

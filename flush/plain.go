@@ -28,8 +28,9 @@ func (f *Flusher) flushPlain(ctx context.Context) error {
 		}
 	}
 	if lastErr != nil {
-		f.report(lastErr)
-		return errors.Join(append([]error{lastErr}, keyErrs...)...)
+		err := &PendingError{Err: lastErr}
+		f.report(err)
+		return errors.Join(append([]error{err}, keyErrs...)...)
 	}
 	return errors.Join(keyErrs...)
 }

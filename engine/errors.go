@@ -1,0 +1,42 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrClosed is returned by calls on a closed Engine; Counter.Add after
+// Close drops its delta and counts it in Stats.RejectedAdds.
+var ErrClosed = errors.New("engine: closed")
+
+// ErrInvalidName is wrapped by the error for an empty name or one longer
+// than MaxNameLen bytes.
+var ErrInvalidName = errors.New("engine: invalid counter name")
+
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty", ErrInvalidName)
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrInvalidName, len(name), MaxNameLen)
+	}
+	return nil
+}
+
+// UnflushedError is returned by Close when some deltas could not be
+// written before its context ended (or were refused by Redis for their
+// key). They are lost when the process exits.
+type UnflushedError struct {
+	Keys  int      // counters with unwritten deltas
+	Delta int64    // their sum
+	Names []string // up to 10 of them, for the log
+	Err   error    // the last flush error
+}
+
+func (e *UnflushedError) Error() string {
+	return fmt.Sprintf("engine: %d counters (delta %d) not flushed, e.g. %s: %v",
+		e.Keys, e.Delta, strings.Join(e.Names, ", "), e.Err)
+}
+
+func (e *UnflushedError) Unwrap() error { return e.Err }

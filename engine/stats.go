@@ -1,0 +1,26 @@
+package engine
+
+import "github.com/abacus-go/abacus/flush"
+
+// Stats is a snapshot of an Engine's activity. The flush figures are
+// those of package flush; see flush.Stats.
+type Stats struct {
+	flush.Stats
+	Counters       int    // distinct counter names in memory
+	RejectedAdds   uint64 // Adds after Close, dropped
+	Reads          uint64 // Value calls
+	ReadCacheHits  uint64 // Value calls answered from the read cache
+	ReadRoundTrips uint64 // GETs sent for Value (shared by concurrent readers)
+}
+
+// Stats returns a snapshot of e's counters.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		Stats:          e.flusher.Stats(),
+		Counters:       e.table.Len(),
+		RejectedAdds:   e.rejected.Load(),
+		Reads:          e.readStats.reads.Load(),
+		ReadCacheHits:  e.readStats.hits.Load(),
+		ReadRoundTrips: e.readStats.roundTrips.Load(),
+	}
+}
