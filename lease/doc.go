@@ -34,7 +34,10 @@
 //     connection (assuming clock rates agree within the margin).
 //   - With [Options.AutoRenew], a watchdog goroutine renews the lease every
 //     [Options.RenewInterval] (default a third of the TTL) until it is
-//     released or lost.
+//     released or lost. The loss signal never waits for a renewal to come
+//     back; still, set go-redis's ContextTimeoutEnabled on the client so
+//     that a renewal stuck on a dead connection is abandoned at the local
+//     deadline instead of the client's read timeout.
 //   - The errors tell apart: not obtained ([ErrNotObtained]), lost while
 //     believed held ([ErrLost]), expired before release ([ErrExpired]),
 //     already released ([ErrReleased]), not acknowledged by replicas

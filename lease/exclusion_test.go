@@ -73,11 +73,11 @@ func hammer(t *testing.T, clients []redis.UniversalClient, prefix string) {
 	const (
 		goroutines = 16
 		total      = 2000
-		ttl        = 200 * time.Millisecond
-		// Every holdEvery-th holder keeps the lease past several renewal
-		// intervals, so the watchdog is part of what is checked.
+		ttl        = 300 * time.Millisecond
+		// Every holdEvery-th holder keeps the lease across two renewal
+		// intervals (TTL/3), so the watchdog is part of what is checked.
 		holdEvery = 250
-		hold      = 150 * time.Millisecond
+		hold      = 220 * time.Millisecond
 	)
 	o := Options{
 		KeyPrefix:     prefix,
