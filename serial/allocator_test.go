@@ -1,0 +1,310 @@
+package serial
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/abacus-go/abacus/internal/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// newAllocator is New that fails the test on error and closes at cleanup.
+func newAllocator(t testing.TB, rdb redis.UniversalClient, key string, opts Options) *Allocator {
+	t.Helper()
+	a, err := New(rdb, key, opts)
+	if err != nil {
+		t.Fatalf("New(%q, %+v): %v", key, opts, err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// fakeClock is an Options.Now that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// quiesce waits until a has no fetch in flight.
+func quiesce(t testing.TB, a *Allocator) {
+	t.Helper()
+	waitFor(t, "the fetch in flight", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.inflight == nil
+	})
+}
+
+// waitFor polls cond until it holds; the test's own timeout bounds it.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i%1000 == 999 {
+			t.Logf("still waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestNextIsSequentialOnAFreshKey(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	for _, size := range []int64{1, 7, 100} {
+		t.Run(fmt.Sprintf("block=%d", size), func(t *testing.T) {
+			a := newAllocator(t, rdb, redistest.Prefix(t)+"seq", Options{MinBlock: size, MaxBlock: size})
+			for want := int64(1); want <= 1000; want++ {
+				got, err := a.Next(ctx)
+				if err != nil || got != want {
+					t.Fatalf("Next() = %d, %v; want %d, nil", got, err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestNextConcurrentAllocatorsNeverDuplicate(t *testing.T) {
+	rdb := redistest.Client(t)
+	key := redistest.Prefix(t) + "orders"
+	const allocators, goroutines, perG = 3, 6, 20_000
+	var all [allocators * goroutines][]int64
+	var wg sync.WaitGroup
+	for i := 0; i < allocators; i++ {
+		a := newAllocator(t, rdb, key, Options{MinBlock: 16, MaxBlock: 4096, PrefetchThreshold: 0.3})
+		for g := 0; g < goroutines; g++ {
+			wg.Add(1)
+			go func(slot int) {
+				defer wg.Done()
+				ids := make([]int64, 0, perG)
+				for len(ids) < perG {
+					if len(ids)%5 == 0 {
+						batch, err := a.NextN(context.Background(), 7)
+						if err != nil {
+							t.Errorf("NextN: %v", err)
+							return
+						}
+						ids = append(ids, batch...)
+						continue
+					}
+					id, err := a.Next(context.Background())
+					if err != nil {
+						t.Errorf("Next: %v", err)
+						return
+					}
+					ids = append(ids, id)
+				}
+				all[slot] = ids
+			}(i*goroutines + g)
+		}
+	}
+	wg.Wait()
+	seen := make(map[int64]int, allocators*goroutines*perG)
+	for slot, ids := range all {
+		for i, id := range ids {
+			if i > 0 && id <= ids[i-1] {
+				t.Fatalf("goroutine %d: ID %d after %d; want strictly increasing", slot, id, ids[i-1])
+			}
+			if prev, dup := seen[id]; dup {
+				t.Fatalf("ID %d issued to goroutines %d and %d", id, prev, slot)
+			}
+			seen[id] = slot
+		}
+	}
+}
+
+func TestNextHotPathDoesNotAllocate(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	t.Cleanup(func() { rdb.Close() })
+	a := newAllocator(t, rdb, "k", Options{})
+	// A block installed by hand, without a trigger, keeps Redis out of it.
+	a.cur.Store(&block{base: 1000, size: 1 << 40})
+	ctx := context.Background()
+	allocs := testing.AllocsPerRun(10_000, func() {
+		if _, err := a.Next(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Next allocs = %v; want 0", allocs)
+	}
+	if got, _ := a.Next(ctx); got != 1000+10_002 {
+		t.Errorf("Next() after 10,001 calls = %d; want %d", got, 1000+10_002)
+	}
+}
+
+func TestNextN(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		size int64
+		n    []int // successive NextN calls
+	}{
+		{"within a block", 100, []int{10, 20}},
+		{"across blocks", 10, []int{25, 3, 40}},
+		{"larger than MaxBlock", 8, []int{1000}},
+		{"zero", 10, []int{0, 5, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAllocator(t, rdb, redistest.Prefix(t)+"n", Options{MinBlock: tt.size, MaxBlock: tt.size})
+			next := int64(1) // a fresh key and one allocator: IDs are contiguous
+			for _, n := range tt.n {
+				ids, err := a.NextN(ctx, n)
+				if err != nil || len(ids) != n {
+					t.Fatalf("NextN(%d) = %d IDs, %v; want %d, nil", n, len(ids), err, n)
+				}
+				for _, id := range ids {
+					if id != next {
+						t.Fatalf("NextN(%d) gave %d; want %d", n, id, next)
+					}
+					next++
+				}
+			}
+			if got := a.Stats().Issued; got != next-1 {
+				t.Errorf("Stats().Issued = %d; want %d", got, next-1)
+			}
+		})
+	}
+	t.Run("negative", func(t *testing.T) {
+		a := newAllocator(t, rdb, redistest.Prefix(t)+"neg", Options{})
+		if ids, err := a.NextN(ctx, -1); !errors.Is(err, ErrInvalidCount) || ids != nil {
+			t.Errorf("NextN(-1) = %v, %v; want nil, ErrInvalidCount", ids, err)
+		}
+	})
+}
+
+func TestBlockSizeAdaptsToRate(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	a := newAllocator(t, rdb, redistest.Prefix(t)+"adapt", Options{
+		MinBlock: 100, MaxBlock: 10_000, TargetLifetime: 10 * time.Second,
+		PrefetchThreshold: 0.5, Now: clock.Now,
+	})
+	// issue takes n IDs, advancing the fake clock by perID for each.
+	issue := func(n int, perID time.Duration) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			clock.Advance(perID)
+			if _, err := a.Next(ctx); err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+		}
+	}
+	phases := []struct {
+		name   string
+		n      int
+		perID  time.Duration
+		check  func(size int64) bool
+		expect string
+	}{
+		// 10,000 IDs/s × 10s wants 100,000: grows ×4 per block up to MaxBlock.
+		{"busy grows to MaxBlock", 40_000, 100 * time.Microsecond, func(s int64) bool { return s == 10_000 }, "10000"},
+		// 1 ID/s wants 10: shrinks ×½ per block down to MinBlock.
+		{"idle shrinks to MinBlock", 25_000, time.Second, func(s int64) bool { return s == 100 }, "100"},
+		// 100 IDs/s wants 1,000.
+		{"steady settles on rate × target", 20_000, 10 * time.Millisecond, func(s int64) bool { return s >= 800 && s <= 1250 }, "about 1000"},
+	}
+	for _, p := range phases {
+		t.Run(p.name, func(t *testing.T) {
+			issue(p.n, p.perID)
+			quiesce(t, a)
+			if st := a.Stats(); !p.check(st.BlockSize) {
+				t.Errorf("BlockSize after %d IDs at %v each = %d; want %s", p.n, p.perID, st.BlockSize, p.expect)
+			}
+		})
+	}
+}
+
+func TestNextHonoursContextWhileWaiting(t *testing.T) {
+	// Every dial blocks until the test ends, so no block can ever arrive:
+	// a Next that returns at all has returned because of its context.
+	release := make(chan struct{})
+	rdb := redis.NewClient(&redis.Options{
+		Addr:        "blackhole:6379",
+		DialTimeout: time.Hour,
+		MaxRetries:  -1,
+		Dialer: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-release:
+				return nil, errors.New("blackhole released")
+			}
+		},
+	})
+	t.Cleanup(func() { close(release); rdb.Close() })
+	a := newAllocator(t, rdb, "k", Options{})
+
+	t.Run("cancelled while waiting", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := a.Next(ctx)
+			errc <- err
+		}()
+		waitFor(t, "the caller to wait", func() bool { return a.Stats().Waits >= 1 })
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("Next() error = %v; want context.Canceled", err)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		if _, err := a.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Next() error = %v; want context.DeadlineExceeded", err)
+		}
+	})
+	t.Run("already cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if ids, err := a.NextN(ctx, 3); !errors.Is(err, context.Canceled) || len(ids) != 0 {
+			t.Errorf("NextN() = %v, %v; want none, context.Canceled", ids, err)
+		}
+	})
+	if st := a.Stats(); st.RoundTrips != 0 || st.Issued != 0 {
+		t.Errorf("Stats() = %+v; want no round trip completed and nothing issued", st)
+	}
+}
+
+func TestClose(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	a := newAllocator(t, rdb, redistest.Prefix(t)+"close", Options{})
+	if _, err := a.Next(ctx); err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close() = %v", err)
+	}
+	if id, err := a.Next(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Next() after Close = %d, %v; want ErrClosed", id, err)
+	}
+	if _, err := a.NextN(ctx, 2); !errors.Is(err, ErrClosed) {
+		t.Errorf("NextN() after Close error = %v; want ErrClosed", err)
+	}
+	if err := a.Resume(ctx, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("Resume() after Close = %v; want ErrClosed", err)
+	}
+}

@@ -1,0 +1,87 @@
+package serial
+
+import (
+	"errors"
+	"math"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func TestNewRejectsBadInput(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled: New does no I/O
+	t.Cleanup(func() { rdb.Close() })
+	tests := []struct {
+		name  string
+		rdb   redis.UniversalClient
+		key   string
+		opts  Options
+		want  error
+		field string // for *OptionError
+	}{
+		{"nil client", nil, "k", Options{}, ErrNilClient, ""},
+		{"empty key", rdb, "", Options{}, ErrEmptyKey, ""},
+		{"negative MinBlock", rdb, "k", Options{MinBlock: -1}, ErrInvalidOptions, "MinBlock"},
+		{"negative MaxBlock", rdb, "k", Options{MaxBlock: -5}, ErrInvalidOptions, "MaxBlock"},
+		{"Min above Max", rdb, "k", Options{MinBlock: 500, MaxBlock: 100}, ErrInvalidOptions, "MinBlock"},
+		{"Min above default Max", rdb, "k", Options{MinBlock: 200, MaxBlock: 150}, ErrInvalidOptions, "MinBlock"},
+		{"negative TargetLifetime", rdb, "k", Options{TargetLifetime: -time.Second}, ErrInvalidOptions, "TargetLifetime"},
+		{"threshold negative", rdb, "k", Options{PrefetchThreshold: -0.1}, ErrInvalidOptions, "PrefetchThreshold"},
+		{"threshold one", rdb, "k", Options{PrefetchThreshold: 1}, ErrInvalidOptions, "PrefetchThreshold"},
+		{"threshold above one", rdb, "k", Options{PrefetchThreshold: 1.5}, ErrInvalidOptions, "PrefetchThreshold"},
+		{"threshold NaN", rdb, "k", Options{PrefetchThreshold: math.NaN()}, ErrInvalidOptions, "PrefetchThreshold"},
+		{"negative WaitReplicas", rdb, "k", Options{WaitReplicas: -1}, ErrInvalidOptions, "WaitReplicas"},
+		{"negative WaitTimeout", rdb, "k", Options{WaitTimeout: -1}, ErrInvalidOptions, "WaitTimeout"},
+		{"WaitTimeout beyond ReadTimeout", rdb, "k", Options{WaitReplicas: 1, WaitTimeout: rdb.Options().ReadTimeout}, ErrInvalidOptions, "WaitTimeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := New(tt.rdb, tt.key, tt.opts)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("New(%q, %+v) error = %v; want %v", tt.key, tt.opts, err, tt.want)
+			}
+			if a != nil {
+				t.Errorf("New returned an Allocator with error %v", err)
+			}
+			if tt.field == "" {
+				return
+			}
+			var oerr *OptionError
+			if !errors.As(err, &oerr) || oerr.Field != tt.field {
+				t.Errorf("New error = %#v; want *OptionError for %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestOptionsDefaults(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { rdb.Close() })
+	tests := []struct {
+		name string
+		in   Options
+		want Options // Now is checked separately
+	}{
+		{"zero", Options{}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
+		{"fixed size", Options{MinBlock: 64, MaxBlock: 64}, Options{MinBlock: 64, MaxBlock: 64, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
+		{"large MinBlock lifts default MaxBlock", Options{MinBlock: 1 << 20}, Options{MinBlock: 1 << 20, MaxBlock: 1 << 20, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
+		{"wait", Options{WaitReplicas: 2, WaitTimeout: time.Second, PrefetchThreshold: 0.9}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.9, WaitReplicas: 2, WaitTimeout: time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.in.resolve(rdb)
+			if err != nil {
+				t.Fatalf("resolve(%+v) error = %v", tt.in, err)
+			}
+			if got.Now == nil {
+				t.Errorf("resolve(%+v).Now = nil; want time.Now", tt.in)
+			}
+			got.Now = nil
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("resolve(%+v) = %+v; want %+v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
