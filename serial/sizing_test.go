@@ -1,6 +1,7 @@
 package serial
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -9,10 +10,10 @@ func TestNextSize(t *testing.T) {
 	const min, max = 100, 100_000
 	target := 10 * time.Second
 	tests := []struct {
-		name          string
-		cur, used     int64
-		elapsed       time.Duration
-		want          int64
+		name      string
+		cur, used int64
+		elapsed   time.Duration
+		want      int64
 	}{
 		{"on target keeps size", 1000, 500, 5 * time.Second, 1000},
 		{"twice as fast grows ×2", 1000, 500, 2500 * time.Millisecond, 2000},
@@ -69,8 +70,10 @@ func TestTriggerOffset(t *testing.T) {
 		{0, 0.5, 0},
 	}
 	for _, tt := range tests {
-		if got := triggerOffset(tt.size, tt.threshold); got != tt.want {
-			t.Errorf("triggerOffset(%d, %v) = %d; want %d", tt.size, tt.threshold, got, tt.want)
-		}
+		t.Run(fmt.Sprintf("size=%d,threshold=%v", tt.size, tt.threshold), func(t *testing.T) {
+			if got := triggerOffset(tt.size, tt.threshold); got != tt.want {
+				t.Errorf("triggerOffset(%d, %v) = %d; want %d", tt.size, tt.threshold, got, tt.want)
+			}
+		})
 	}
 }
