@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,11 @@ func closeOrFail(t *testing.T, e *engine.Engine) {
 // [-50, 100] to random keys until stop is closed (or each has done maxAdds),
 // and returns the exact sum added per key. progress counts Adds.
 func hammer(engines []*engine.Engine, goroutines, keys, maxAdds int, stop <-chan struct{}, progress *atomic.Int64) map[string]int64 {
+	return hammerDeltas(engines, goroutines, keys, maxAdds, -50, stop, progress)
+}
+
+// hammerDeltas is hammer with deltas in [minDelta, 100].
+func hammerDeltas(engines []*engine.Engine, goroutines, keys, maxAdds int, minDelta int64, stop <-chan struct{}, progress *atomic.Int64) map[string]int64 {
 	var mu sync.Mutex
 	want := map[string]int64{}
 	var wg sync.WaitGroup
@@ -54,6 +60,11 @@ func hammer(engines []*engine.Engine, goroutines, keys, maxAdds int, stop <-chan
 				handles := make(map[int]*engine.Counter)
 				for i := 0; i < maxAdds; i++ {
 					if i%256 == 0 {
+						// Yield now and then, as request handlers do when
+						// they block on I/O: 32 goroutines spinning on 2
+						// cores would otherwise leave the flusher waiting
+						// a full round of 10ms time slices at every step.
+						runtime.Gosched()
 						select {
 						case <-stop:
 							i = maxAdds
@@ -62,7 +73,7 @@ func hammer(engines []*engine.Engine, goroutines, keys, maxAdds int, stop <-chan
 						}
 					}
 					k := r.IntN(keys)
-					d := r.Int64N(151) - 50
+					d := minDelta + r.Int64N(101-minDelta)
 					name := fmt.Sprint("k", k)
 					if i%2 == 0 { // half through handles, half through names
 						c := handles[k]

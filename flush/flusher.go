@@ -102,12 +102,16 @@ func (f *Flusher) run() {
 			return
 		case <-t.C:
 		}
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
 		// A failed background flush is reported through Stats and OnError;
 		// its batches stay pending for the next one.
 		_ = f.Flush(ctx)
 		cancel()
-		t.Reset(f.delay())
+		// Fixed rate: the next drain is due one delay after this one
+		// started, not after it ended, so a delta waits at most Interval
+		// to be drained plus one flush to be written.
+		t.Reset(max(0, f.delay()-time.Since(start)))
 	}
 }
 
