@@ -71,7 +71,7 @@ func (s *Server) exec(args [][]byte) []byte {
 // supported command; most < 0 means no limit.
 var arity = map[string]struct{ least, most int }{
 	"ping": {0, 1}, "echo": {1, 1}, "select": {1, 1}, "client": {1, -1},
-	"info": {0, 1}, "quit": {0, 0},
+	"info": {0, -1}, "quit": {0, 0},
 	"get": {1, 1}, "set": {2, 7}, "del": {1, -1}, "exists": {1, -1}, "mget": {1, -1},
 	"incr": {1, 1}, "decr": {1, 1}, "incrby": {2, 2}, "decrby": {2, 2},
 	"expire": {2, 2}, "pexpire": {2, 2}, "ttl": {1, 1}, "pttl": {1, 1},
@@ -353,13 +353,16 @@ func (s *Server) pop(left bool, a [][]byte, now time.Time) []byte {
 // info renders the sections callers of INFO use: server, stats and
 // commandstats, in Redis' own format.
 func (s *Server) info(a [][]byte) string {
-	section := "default"
-	if len(a) > 0 {
-		section = strings.ToLower(string(a[0]))
+	sections := map[string]bool{}
+	for _, arg := range a {
+		sections[strings.ToLower(string(arg))] = true
+	}
+	if len(sections) == 0 {
+		sections["default"] = true
 	}
 	want := func(name string) bool {
-		return section == name || section == "all" || section == "everything" ||
-			section == "default" && name != "commandstats"
+		return sections[name] || sections["all"] || sections["everything"] ||
+			sections["default"] && name != "commandstats"
 	}
 	var b strings.Builder
 	if want("server") {

@@ -106,8 +106,8 @@ func TestPipelineAndStats(t *testing.T) {
 	if !strings.Contains(info, "cmdstat_incrby:calls=800,") {
 		t.Fatalf("INFO commandstats lacks 800 INCRBY calls:\n%s", info)
 	}
-	stats, _ := c.Info(ctx, "stats").Result()
-	if !strings.Contains(stats, "total_net_input_bytes:") {
+	stats, _ := c.Info(ctx, "stats", "commandstats").Result()
+	if !strings.Contains(stats, "total_net_input_bytes:") || !strings.Contains(stats, "cmdstat_info:") {
 		t.Fatalf("INFO stats lacks total_net_input_bytes:\n%s", stats)
 	}
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/abacus-go/abacus/internal/fakeredis"
+	"github.com/abacus-go/abacus/internal/redistest"
+)
+
+// short keeps the rows tiny: these tests check the plumbing and the
+// report, never the figures.
+var short = []string{"-duration", "50ms", "-concurrency", "4", "-keys", "100", "-pipeline", "10", "-quiet"}
+
+func runBench(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), args, &out, &errb); code != 0 {
+		t.Fatalf("run(%q) = exit %d\nstderr:\n%s", args, code, errb.String())
+	}
+	return out.String(), errb.String()
+}
+
+// TestCompareJSON checks that -json output parses, follows the documented
+// schema, and that every row ran with exact totals on a real Redis.
+func TestCompareJSON(t *testing.T) {
+	rdb := redistest.Client(t)
+	out, _ := runBench(t, append([]string{"compare", "-json", "-redis", "redis://" + rdb.Options().Addr}, short...)...)
+	var rep Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("-json output is not JSON: %v\n%s", err, out)
+	}
+	if rep.Schema != SchemaCompare || rep.Redis.Kind != "url" || !rep.Redis.Lua {
+		t.Fatalf("schema, redis = %q, %+v; want %q, a url with Lua", rep.Schema, rep.Redis, SchemaCompare)
+	}
+	if len(rep.Results) != len(scenarios(compareConfig{})) {
+		t.Fatalf("%d results; want one per scenario (%d)", len(rep.Results), len(scenarios(compareConfig{})))
+	}
+	for _, r := range rep.Results {
+		if r.Error != "" || r.Skipped != "" {
+			t.Errorf("%s: error %q, skipped %q", r.ID, r.Error, r.Skipped)
+		}
+		if r.Ops <= 0 || r.OpsPerSec <= 0 || r.RedisCommands <= 0 {
+			t.Errorf("%s: ops %d, ops/s %g, Redis commands %d; want all positive", r.ID, r.Ops, r.OpsPerSec, r.RedisCommands)
+		}
+		if r.Verified != nil && !*r.Verified {
+			t.Errorf("%s: Redis total differs from what was added: %s", r.ID, r.Note)
+		}
+	}
+	// The documented field names, read without the Go types.
+	var raw map[string]any
+	json.Unmarshal([]byte(out), &raw)
+	for _, k := range []string{"schema", "started", "redis", "host", "config", "results", "summary"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("JSON lacks top-level %q", k)
+		}
+	}
+	row := raw["results"].([]any)[0].(map[string]any)
+	for _, k := range []string{"id", "name", "group", "goroutines", "seconds", "ops", "ops_per_sec",
+		"redis_commands", "redis_commands_per_sec", "ops_per_command", "baseline", "ratio", "verified"} {
+		if _, ok := row[k]; !ok {
+			t.Errorf("JSON result lacks %q", k)
+		}
+	}
+}
+
+// TestCompareFake runs the table on the fake: it must say so, skip what
+// needs Lua, and still count exactly in at-least-once mode.
+func TestCompareFake(t *testing.T) {
+	s, err := fakeredis.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	out, _ := runBench(t, append([]string{"-redis", "redis://" + s.Addr(), "-only", "counter"}, short...)...)
+	for _, want := range []string{"engine Counter.Inc, at-least-once", "total exact", "skipped: needs Lua", "naive INCR, pool of 4"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "MISMATCH") || strings.Contains(out, "error:") {
+		t.Errorf("table reports a failure:\n%s", out)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"nosuch"}, &out, &errb); code != 2 {
+		t.Errorf("unknown subcommand: exit %d; want 2", code)
+	}
+	if code := run(context.Background(), []string{"-duration", "0"}, &out, &errb); code != 2 {
+		t.Errorf("-duration 0: exit %d; want 2", code)
+	}
+}

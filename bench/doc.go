@@ -1,0 +1,29 @@
+// Command bench measures abacus against the naive ways of doing the same
+// thing on Redis, and tunes the flush interval.
+//
+//	go run ./bench                 # compare (the default subcommand)
+//	go run ./bench tune -max-staleness 500ms -plot tune.png
+//
+// Redis is the one at -redis or $REDIS_URL; without one, bench spawns
+// redis-server from PATH on a free loopback port (killed on exit), and
+// without that it starts an in-process fake (internal/fakeredis) and says
+// so: the fake has no Lua, so exactly-once engine rows and leases are
+// skipped there. The first line on stderr always names the Redis used.
+//
+// compare measures, for -duration each, from -concurrency goroutines:
+// naive INCR (one connection; a pool), a pipelined INCR loop, the engine
+// (exactly-once and at-least-once, one hot counter through a held handle,
+// and Add(name) over -keys names; each ends with Close and checks that the
+// Redis total equals what was added), serial.Allocator.Next against naive
+// INCR per ID, and lease TryAcquire+Release against raw SET NX PX + DEL.
+// Redis commands per second come from the server (INFO commandstats
+// deltas). With -json the report is JSON; its schema is documented in
+// README.md next to this file and identified by the "schema" field
+// (SchemaCompare).
+//
+// tune runs a load profile through the engine at each flush interval of a
+// sweep and measures Redis load, staleness seen by reading Redis, process
+// CPU and the worst-case loss on crash; see package
+// github.com/abacus-go/abacus/bench/tune, which does the work and can be
+// driven from code.
+package main

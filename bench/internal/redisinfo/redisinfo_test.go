@@ -1,0 +1,73 @@
+package redisinfo_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/bench/internal/redisinfo"
+	"github.com/abacus-go/abacus/internal/fakeredis"
+	"github.com/abacus-go/abacus/internal/redistest"
+)
+
+func TestParse(t *testing.T) {
+	text := "# Stats\r\ntotal_net_input_bytes:1000\r\ntotal_net_output_bytes:50\r\n\r\n" +
+		"# Commandstats\r\ncmdstat_incrby:calls=12,usec=34,usec_per_call=2.83\r\n" +
+		"cmdstat_client|setinfo:calls=2,usec=1\r\ncmdstat_info:calls=3,usec=9\r\n"
+	s, err := redisinfo.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.NetInput != 1000 || s.Calls["incrby"] != 12 || s.Calls["client|setinfo"] != 2 {
+		t.Fatalf("Parse = %+v; want NetInput 1000, incrby 12, client|setinfo 2", s)
+	}
+	d := s.Sub(redisinfo.Snapshot{Calls: map[string]int64{"incrby": 2}, NetInput: 400})
+	if got := d.Commands("info"); got != 12 {
+		t.Fatalf("Commands(info) = %d; want 12", got)
+	}
+	if d.NetInput != 600 {
+		t.Fatalf("NetInput delta = %d; want 600", d.NetInput)
+	}
+}
+
+// TestServerCounts checks the accounting against a real Redis and the
+// fake: 100 INCRs show as 100 incr calls, and RequestBytes matches the
+// server's byte count.
+func TestServerCounts(t *testing.T) {
+	fake, err := fakeredis.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fake.Close()
+	clients := map[string]redis.UniversalClient{
+		"fake": redis.NewClient(&redis.Options{Addr: fake.Addr()}),
+		"real": redistest.Client(t),
+	}
+	for name, c := range clients {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			key := redistest.Prefix(t) + "k"
+			c.Ping(ctx) // connect before the first snapshot
+			before, err := redisinfo.Read(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 100 {
+				c.Incr(ctx, key)
+			}
+			after, err := redisinfo.Read(ctx, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := after.Sub(before)
+			if d.Calls["incr"] != 100 {
+				t.Errorf("incr calls = %d; want 100", d.Calls["incr"])
+			}
+			want := 100*redisinfo.RequestBytes("INCR", key) + redisinfo.RequestBytes("info", "stats", "commandstats")
+			if d.NetInput != want {
+				t.Errorf("net input = %d bytes; want %d", d.NetInput, want)
+			}
+		})
+	}
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/engine"
+	"github.com/abacus-go/abacus/flush"
+	"github.com/abacus-go/abacus/lease"
+	"github.com/abacus-go/abacus/serial"
+)
+
+// scenario is one row of the comparison.
+type scenario struct {
+	id, name string
+	group    string // counter, serial, lease
+	baseline string // id of the row this one's ratio is against
+	workers  int    // goroutines
+	needsLua bool
+	run      func(r *row) (outcome, error)
+}
+
+// outcome is what a scenario measured; the runner adds Redis' side.
+type outcome struct {
+	ops      int64
+	elapsed  time.Duration // the measured phase (for the engine: adding, not Close)
+	verified *bool         // the Redis total matched what was added (nil: not checked)
+	note     string
+}
+
+// row is the context one scenario runs in.
+type row struct {
+	ctx  context.Context
+	cfg  compareConfig
+	ns   string // key prefix of this scenario
+	prog *progress
+	open func(poolSize int) *redis.Client
+	keys *[]string // keys to delete when the comparison ends
+}
+
+func (r *row) hammer(n int, op func(g int) (int64, error)) (int64, time.Duration, error) {
+	return hammer(n, r.cfg.duration, r.prog.tick, op)
+}
+
+// checkTotal reads key and reports whether it holds want.
+func (r *row) checkTotal(rdb redis.UniversalClient, key string, want int64) (*bool, string, error) {
+	got, err := rdb.Get(r.ctx, key).Int64()
+	if err != nil {
+		return nil, "", fmt.Errorf("GET %s: %w", key, err)
+	}
+	ok := got == want
+	if !ok {
+		return &ok, fmt.Sprintf("Redis has %d, added %d", got, want), nil
+	}
+	return &ok, "", nil
+}
+
+func scenarios(cfg compareConfig) []scenario {
+	n := cfg.concurrency
+	return []scenario{
+		{id: "naive-incr-1", name: "naive INCR, 1 connection", group: "counter", baseline: "naive-incr-pool", workers: 1,
+			run: func(r *row) (outcome, error) { return naiveINCR(r, 1) }},
+		{id: "naive-incr-pool", name: fmt.Sprintf("naive INCR, pool of %d", n), group: "counter", baseline: "naive-incr-pool", workers: n,
+			run: func(r *row) (outcome, error) { return naiveINCR(r, n) }},
+		{id: "pipelined-incr", name: fmt.Sprintf("pipelined INCR, %d per round trip", cfg.pipeline), group: "counter", baseline: "naive-incr-pool", workers: 1,
+			run: pipelinedINCR},
+		{id: "engine-exactly-once", name: "engine Counter.Inc, exactly-once", group: "counter", baseline: "naive-incr-pool", workers: n, needsLua: true,
+			run: func(r *row) (outcome, error) { return engineInc(r, n, flush.ExactlyOnce) }},
+		{id: "engine-at-least-once", name: "engine Counter.Inc, at-least-once", group: "counter", baseline: "naive-incr-pool", workers: n,
+			run: func(r *row) (outcome, error) { return engineInc(r, n, flush.AtLeastOnce) }},
+		{id: "engine-add-names", name: fmt.Sprintf("engine Add(name), %d keys, exactly-once", cfg.keys), group: "counter", baseline: "naive-incr-pool", workers: n, needsLua: true,
+			run: func(r *row) (outcome, error) { return engineAddNames(r, n) }},
+		{id: "serial-next", name: "serial Allocator.Next (one ID)", group: "serial", baseline: "naive-incr-pool", workers: n,
+			run: func(r *row) (outcome, error) { return serialNext(r, n) }},
+		{id: "raw-setnx-del", name: "raw SET NX PX + DEL (unsafe lock)", group: "lease", baseline: "raw-setnx-del", workers: n,
+			run: func(r *row) (outcome, error) { return rawSetNX(r, n) }},
+		{id: "lease-acquire-release", name: "lease TryAcquire + Release", group: "lease", baseline: "raw-setnx-del", workers: n, needsLua: true,
+			run: func(r *row) (outcome, error) { return leaseCycle(r, n) }},
+	}
+}
+
+// naiveINCR sends one INCR round trip per increment from n goroutines
+// sharing a pool of n connections.
+func naiveINCR(r *row, n int) (outcome, error) {
+	rdb := r.open(n)
+	defer rdb.Close()
+	key := r.ns + "naive"
+	*r.keys = append(*r.keys, key)
+	ops, el, err := r.hammer(n, func(int) (int64, error) {
+		return 1, rdb.Incr(r.ctx, key).Err()
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	v, note, err := r.checkTotal(rdb, key, ops)
+	return outcome{ops: ops, elapsed: el, verified: v, note: note}, err
+}
+
+// pipelinedINCR sends INCRs in pipelines of cfg.pipeline from one
+// goroutine: the best a client does without aggregating.
+func pipelinedINCR(r *row) (outcome, error) {
+	rdb := r.open(1)
+	defer rdb.Close()
+	key := r.ns + "pipelined"
+	*r.keys = append(*r.keys, key)
+	size := r.cfg.pipeline
+	ops, el, err := r.hammer(1, func(int) (int64, error) {
+		p := rdb.Pipeline()
+		for range size {
+			p.Incr(r.ctx, key)
+		}
+		_, err := p.Exec(r.ctx)
+		return int64(size), err
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	v, note, err := r.checkTotal(rdb, key, ops)
+	return outcome{ops: ops, elapsed: el, verified: v, note: note}, err
+}
+
+// closeEngine closes e, confirming every increment reached Redis.
+func (r *row) closeEngine(e *engine.Engine) error {
+	r.prog.note("Close (final flush)")
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	return e.Close(ctx)
+}
+
+// engineInc increments one hot counter (a page-view counter) from n
+// goroutines through held handles, then closes the engine so that every
+// increment is confirmed in Redis, and checks the total.
+func engineInc(r *row, n int, mode flush.Mode) (outcome, error) {
+	rdb := r.open(0)
+	defer rdb.Close()
+	e, err := engine.New(rdb, engine.Options{Namespace: r.ns, Delivery: mode,
+		FlushInterval: r.cfg.flushInterval, WriterTTL: time.Minute})
+	if err != nil {
+		return outcome{}, err
+	}
+	c, err := e.Counter("pv:/home")
+	if err != nil {
+		return outcome{}, err
+	}
+	*r.keys = append(*r.keys, e.Key("pv:/home"))
+	const batch = 1024 // check the clock rarely: Inc costs nanoseconds
+	ops, el, _ := r.hammer(n, func(int) (int64, error) {
+		for range batch {
+			c.Inc()
+		}
+		return batch, nil
+	})
+	if err := r.closeEngine(e); err != nil {
+		return outcome{}, fmt.Errorf("Close: %w", err)
+	}
+	v, note, err := r.checkTotal(rdb, e.Key("pv:/home"), ops)
+	return outcome{ops: ops, elapsed: el, verified: v, note: joinNotes(note, engineNote(e))}, err
+}
+
+// engineAddNames looks counters up by name on every Add, over cfg.keys
+// names, each goroutine walking them from its own offset.
+func engineAddNames(r *row, n int) (outcome, error) {
+	rdb := r.open(0)
+	defer rdb.Close()
+	e, err := engine.New(rdb, engine.Options{Namespace: r.ns,
+		FlushInterval: r.cfg.flushInterval, WriterTTL: time.Minute})
+	if err != nil {
+		return outcome{}, err
+	}
+	names := make([]string, r.cfg.keys)
+	for i := range names {
+		names[i] = "pv:/page/" + strconv.Itoa(i)
+		*r.keys = append(*r.keys, e.Key(names[i]))
+	}
+	const batch = 256
+	ops, el, err := r.hammer(n, func(g int) (int64, error) {
+		i := g * 7919
+		for range batch {
+			if err := e.Add(names[i%len(names)], 1); err != nil {
+				return 0, err
+			}
+			i++
+		}
+		return batch, nil
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	if err := r.closeEngine(e); err != nil {
+		return outcome{}, fmt.Errorf("Close: %w", err)
+	}
+	var sum int64
+	for i := 0; i < len(names); i += 1000 {
+		keys := make([]string, 0, 1000)
+		for _, name := range names[i:min(i+1000, len(names))] {
+			keys = append(keys, e.Key(name))
+		}
+		vals, err := rdb.MGet(r.ctx, keys...).Result()
+		if err != nil {
+			return outcome{}, err
+		}
+		for _, v := range vals {
+			if s, ok := v.(string); ok {
+				k, _ := strconv.ParseInt(s, 10, 64)
+				sum += k
+			}
+		}
+	}
+	ok := sum == ops
+	o := outcome{ops: ops, elapsed: el, verified: &ok, note: engineNote(e)}
+	if !ok {
+		o.note = joinNotes(fmt.Sprintf("Redis has %d, added %d", sum, ops), o.note)
+	}
+	return o, nil
+}
+
+// serialNext takes IDs one at a time from one shared Allocator; compare
+// with naive INCR per ID (the pool row).
+func serialNext(r *row, n int) (outcome, error) {
+	rdb := r.open(0)
+	defer rdb.Close()
+	key := r.ns + "orders"
+	*r.keys = append(*r.keys, key)
+	a, err := serial.New(rdb, key, serial.Options{})
+	if err != nil {
+		return outcome{}, err
+	}
+	defer a.Close()
+	const batch = 256
+	ops, el, err := r.hammer(n, func(int) (int64, error) {
+		for i := range batch {
+			if _, err := a.Next(r.ctx); err != nil {
+				return int64(i), err
+			}
+		}
+		return batch, nil
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	st := a.Stats()
+	ok := st.Issued == ops
+	return outcome{ops: ops, elapsed: el, verified: &ok,
+		note: fmt.Sprintf("%d blocks, last size %d", st.Blocks, st.BlockSize)}, nil
+}
+
+func token() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// rawSetNX takes and drops a lock with SET NX PX and DEL: two round trips
+// and none of a lease's safety (DEL may delete another owner's lock).
+func rawSetNX(r *row, n int) (outcome, error) {
+	rdb := r.open(n)
+	defer rdb.Close()
+	ops, el, err := r.hammer(n, func(g int) (int64, error) {
+		key := r.ns + "lock:" + strconv.Itoa(g)
+		ok, err := rdb.SetNX(r.ctx, key, token(), 10*time.Second).Result()
+		if err != nil || !ok {
+			return 0, fmt.Errorf("SET NX %s = %v, %v", key, ok, err)
+		}
+		return 1, rdb.Del(r.ctx, key).Err()
+	})
+	return outcome{ops: ops, elapsed: el}, err
+}
+
+// leaseCycle takes and releases a lease per operation, one name per
+// goroutine (no contention: this is the cost of safety, not of waiting).
+func leaseCycle(r *row, n int) (outcome, error) {
+	rdb := r.open(n)
+	defer rdb.Close()
+	opts := lease.Options{KeyPrefix: r.ns + "lease:"}
+	for g := range n {
+		key, fence := lease.Keys(opts.KeyPrefix, "job-"+strconv.Itoa(g))
+		*r.keys = append(*r.keys, key, fence)
+	}
+	ops, el, err := r.hammer(n, func(g int) (int64, error) {
+		l, err := lease.TryAcquire(r.ctx, rdb, "job-"+strconv.Itoa(g), 10*time.Second, opts)
+		if err != nil {
+			return 0, err
+		}
+		return 1, l.Release(r.ctx)
+	})
+	return outcome{ops: ops, elapsed: el}, err
+}
+
+// engineNote summarizes an engine's own view of its flushing.
+func engineNote(e *engine.Engine) string {
+	st := e.Stats()
+	return fmt.Sprintf("%d flushes, %d round trips, max staleness %v",
+		st.Flushes, st.RoundTrips, st.MaxStaleness.Round(time.Millisecond))
+}
+
+func joinNotes(a, b string) string {
+	if a == "" || b == "" {
+		return a + b
+	}
+	return a + "; " + b
+}
