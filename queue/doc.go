@@ -1,0 +1,65 @@
+// Package queue owns a reliable work queue kept in Redis lists, with
+// lease-coordinated reclaiming of dead consumers' messages and exclusive,
+// ordered, fenced draining.
+//
+//	q, err := queue.New(rdb, "emails", queue.Options{})
+//	ids, err := q.Push(ctx, body1, body2)            // one round trip
+//	err = q.Consume(ctx, func(ctx context.Context, m queue.Message) error {
+//		return send(m.Body)                          // nil acks; an error retries
+//	})
+//
+// # Delivery
+//
+// Delivery is at least once. [Queue.Consume] moves messages from the ready
+// list into a processing list of its own (a Lua script of LMOVEs while the
+// queue is busy, BLMOVE while it is idle) and removes them only after the
+// handler returned nil, so a consumer that crashes loses nothing: its
+// messages are delivered again. Every message carries an [ID], set by
+// [Queue.Push] and kept on every redelivery, so a handler that must not
+// repeat a side effect can recognise duplicates. Only messages a consumer
+// held when it died (at most Options.Prefetch per consumer) are delivered
+// twice; handled messages are acknowledged per batch.
+//
+// A handler error or panic (recovered; the consumer goes on) counts a
+// failed delivery and puts the message back at the end of the ready list;
+// after Options.MaxAttempts failures it goes to the dead-letter list
+// ([Keys].Dead). Entries not in the queue's format ([Encode]) are
+// dead-lettered at once.
+//
+// # Consumers, reclaimer, Drain
+//
+// Each consumer holds a heartbeat lease (package lease, auto-renewed). A
+// reclaimer runs inside Consume on whichever process holds the queue's
+// reclaimer lease: every Options.ReclaimInterval it moves the messages of
+// consumers whose lease is gone back to the head of the ready list. So a
+// crashed consumer's messages are redelivered about one Options.LeaseTTL
+// after the crash, as long as some Consume call is running.
+//
+// [Queue.Drain] processes the queue exclusively, one owner at a time, in
+// push order; its moves and acknowledgements are checked in Lua against the
+// owner's lease token and fencing number, so a stale owner can change
+// nothing ([ErrFenced]).
+//
+// # Keys and Redis Cluster
+//
+// All keys of queue "q" start with Options.Prefix + "{q}:" (see [KeysFor]),
+// the leases included, so they share one Redis Cluster slot and every
+// script runs atomically on one node. One queue is therefore served by one
+// node; spread load over several queues.
+//
+// # Limits and errors
+//
+// A body may be up to Options.MaxMessageBytes (default 512 KiB); Push of a
+// larger one returns a [*SizeError] and pushes nothing of that call. Bad
+// names and options return an [*InvalidError]; both wrap sentinels
+// ([ErrTooLarge], [ErrInvalid]) for errors.Is.
+//
+// # Not done
+//
+// No delayed or scheduled messages, priorities, or exactly-once delivery.
+// A consumer paused for longer than Options.RetireAfter between its last
+// lease check and its BLMOVE reaching Redis could strand that one message
+// in an unregistered processing list. Durability is that of Redis: a
+// message acknowledged by Push survives what the server's persistence
+// settings make it survive.
+package queue

@@ -1,0 +1,179 @@
+package queue
+
+import (
+	"strings"
+	"time"
+)
+
+// DefaultPrefix is the key prefix used when Options.Prefix is empty: queue
+// "jobs" keeps its ready list at "abacus:queue:{jobs}:ready".
+const DefaultPrefix = "abacus:queue:"
+
+// MaxNameLen is the longest queue name accepted, in bytes.
+const MaxNameLen = 256
+
+// Defaults applied to zero Options fields.
+const (
+	// DefaultMaxMessageBytes is the default limit on a message body: 512 KiB.
+	DefaultMaxMessageBytes = 512 << 10
+	// MaxMessageBytesLimit is the largest Options.MaxMessageBytes accepted:
+	// a Redis string holds at most 512 MiB, header included.
+	MaxMessageBytesLimit = 512<<20 - headerLen
+	// DefaultPushBatch is the default number of messages per LPUSH.
+	DefaultPushBatch = 512
+	// DefaultPrefetch is the default number of messages a consumer moves
+	// per round trip when the queue is busy.
+	DefaultPrefetch = 32
+	// DefaultMaxAttempts is the default number of deliveries before a
+	// message goes to the dead-letter list.
+	DefaultMaxAttempts = 5
+	// DefaultLeaseTTL is the default TTL of consumer, reclaimer and Drain
+	// leases.
+	DefaultLeaseTTL = 5 * time.Second
+	// DefaultBlockTimeout is how long an idle consumer's BLMOVE waits.
+	DefaultBlockTimeout = time.Second
+	// DefaultRetireAfter is how long a dead consumer stays registered.
+	DefaultRetireAfter = time.Minute
+)
+
+// Options configures a Queue. The zero value means "all defaults"; New
+// returns an [*InvalidError] for a negative or out-of-range field.
+type Options struct {
+	// Prefix is prepended to every key of the queue. Default DefaultPrefix
+	// ("abacus:queue:"). It must not contain '{' or '}': the queue's keys
+	// carry the hash tag {name}.
+	Prefix string
+
+	// MaxMessageBytes limits a message body. Default
+	// DefaultMaxMessageBytes (512 KiB); at most MaxMessageBytesLimit.
+	MaxMessageBytes int
+
+	// PushBatch is the most messages sent in one LPUSH; a Push of more
+	// sends several LPUSHes in one pipeline. Default DefaultPushBatch (512).
+	PushBatch int
+
+	// Prefetch is the most messages a consumer takes in one round trip
+	// (one Lua script of LMOVEs). They sit in its processing list until
+	// handled, so a crash redelivers up to Prefetch messages. Default
+	// DefaultPrefetch (32); 1 means one message at a time.
+	Prefetch int
+
+	// Concurrency is the number of consumers one Consume call runs, each
+	// with its own heartbeat lease and processing list. Default 1.
+	Concurrency int
+
+	// MaxAttempts is the number of failed deliveries (handler errors,
+	// panics, or crashes of the consumer holding the message) after which a
+	// message moves to the dead-letter list. Default DefaultMaxAttempts (5).
+	MaxAttempts int
+
+	// LeaseTTL is the TTL of consumer heartbeat leases (renewed every
+	// third of it), of the reclaimer lease and of the Drain lease. A
+	// crashed consumer's messages return to the ready list about one
+	// LeaseTTL plus one ReclaimInterval after the crash. Default
+	// DefaultLeaseTTL (5s); at least 10ms.
+	LeaseTTL time.Duration
+
+	// BlockTimeout is how long an idle consumer's BLMOVE waits before it
+	// checks its context and lease again, and so how long Consume may take
+	// to return after its context ends. Default DefaultBlockTimeout (1s);
+	// at least 1ms. Below 1s it must also be below the client's
+	// ReadTimeout, since go-redis applies its blocking-command allowance
+	// only to whole seconds.
+	BlockTimeout time.Duration
+
+	// ReclaimInterval is how often the reclaimer looks for dead consumers.
+	// Default LeaseTTL/2.
+	ReclaimInterval time.Duration
+
+	// RetireAfter is how long a dead consumer stays registered after its
+	// lease ended, so that a move it sent just before dying is still
+	// reclaimed. It must exceed BlockTimeout. Default DefaultRetireAfter
+	// (1m).
+	RetireAfter time.Duration
+
+	// OnError, when set, receives errors from background work (consumer
+	// Redis errors that are retried, the reclaimer) from the goroutine that
+	// met them. Default: dropped.
+	OnError func(error)
+
+	// Now is the clock for lease deadlines. Default time.Now.
+	Now func() time.Time
+}
+
+// resolve validates o and returns a copy with defaults applied.
+func (o Options) resolve() (Options, error) {
+	type intField struct {
+		name string
+		v    *int
+		def  int
+	}
+	for _, f := range []intField{
+		{"Options.MaxMessageBytes", &o.MaxMessageBytes, DefaultMaxMessageBytes},
+		{"Options.PushBatch", &o.PushBatch, DefaultPushBatch},
+		{"Options.Prefetch", &o.Prefetch, DefaultPrefetch},
+		{"Options.Concurrency", &o.Concurrency, 1},
+		{"Options.MaxAttempts", &o.MaxAttempts, DefaultMaxAttempts},
+	} {
+		if *f.v < 0 {
+			return o, &InvalidError{Field: f.name, Value: *f.v, Reason: "must not be negative"}
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if o.MaxMessageBytes > MaxMessageBytesLimit {
+		return o, &InvalidError{Field: "Options.MaxMessageBytes", Value: o.MaxMessageBytes, Reason: "over MaxMessageBytesLimit"}
+	}
+	type durField struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+		min  time.Duration
+	}
+	for _, f := range []durField{
+		{"Options.LeaseTTL", &o.LeaseTTL, DefaultLeaseTTL, 10 * time.Millisecond},
+		{"Options.BlockTimeout", &o.BlockTimeout, DefaultBlockTimeout, time.Millisecond},
+		{"Options.ReclaimInterval", &o.ReclaimInterval, o.LeaseTTL / 2, time.Millisecond},
+		{"Options.RetireAfter", &o.RetireAfter, DefaultRetireAfter, time.Millisecond},
+	} {
+		if *f.v < 0 {
+			return o, &InvalidError{Field: f.name, Value: *f.v, Reason: "must not be negative"}
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+			if f.name == "Options.ReclaimInterval" {
+				*f.v = o.LeaseTTL / 2 // LeaseTTL has its default by now
+			}
+		}
+		if *f.v < f.min {
+			return o, &InvalidError{Field: f.name, Value: *f.v, Reason: "must be at least " + f.min.String()}
+		}
+	}
+	if o.RetireAfter <= o.BlockTimeout {
+		return o, &InvalidError{Field: "Options.RetireAfter", Value: o.RetireAfter, Reason: "must exceed BlockTimeout"}
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return o, &InvalidError{Field: "Options.Prefix", Value: o.Prefix, Reason: "must not contain '{' or '}'"}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// checkName validates a queue name.
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return &InvalidError{Field: "name", Value: name, Reason: "must not be empty"}
+	case len(name) > MaxNameLen:
+		return &InvalidError{Field: "name", Value: name, Reason: "longer than MaxNameLen bytes"}
+	case strings.ContainsAny(name, "{}"):
+		return &InvalidError{Field: "name", Value: name, Reason: "must not contain '{' or '}' (it becomes the hash tag)"}
+	}
+	return nil
+}

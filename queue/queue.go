@@ -1,0 +1,173 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Queue is a reliable work queue kept in Redis lists. Create it with New;
+// the zero value is not usable. It is safe for concurrent use, and a Queue
+// value holds no connections or goroutines of its own: Consume and Drain
+// start what they need and stop it before they return.
+type Queue struct {
+	rdb  redis.UniversalClient
+	name string
+	opts Options
+	keys Keys
+}
+
+// Keys are the Redis keys of one queue. Each contains the hash tag
+// {name}, so all of them are in one Redis Cluster slot.
+type Keys struct {
+	// Ready is the list of messages waiting for a consumer. Push adds to
+	// its left end; consumers take from its right end.
+	Ready string
+	// Dead is the dead-letter list: messages that failed MaxAttempts times
+	// or were malformed, newest at the left.
+	Dead string
+	// Attempts is a hash from message ID to its failed deliveries so far.
+	Attempts string
+	// Consumers is a sorted set of registered consumer IDs (score 0 while
+	// believed alive, else the Redis time in ms they were found dead).
+	Consumers string
+	// Drain is the Drain owner's processing list.
+	Drain string
+	// LeasePrefix is the lease.Options.KeyPrefix of the queue's leases
+	// (consumers, reclaimer, Drain); it carries the queue's hash tag.
+	LeasePrefix string
+
+	proc string // prefix of consumer processing lists
+}
+
+// KeysFor returns the keys of the queue called name under prefix (the
+// default prefix when empty), without validating them.
+func KeysFor(prefix, name string) Keys {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	base := prefix + "{" + name + "}:"
+	return Keys{
+		Ready:       base + "ready",
+		Dead:        base + "dead",
+		Attempts:    base + "attempts",
+		Consumers:   base + "consumers",
+		Drain:       base + "drain",
+		LeasePrefix: base + "lease:",
+		proc:        base + "proc:",
+	}
+}
+
+// Processing returns the processing list of the consumer with the given ID.
+func (k Keys) Processing(consumer string) string { return k.proc + consumer }
+
+// New returns the queue called name, kept in Redis through rdb (a
+// *redis.Client, *redis.ClusterClient or failover client). It does no I/O.
+// It returns an [*InvalidError] for a nil client, an empty name, a name
+// with '{' or '}', or a bad Options field.
+func New(rdb redis.UniversalClient, name string, opts Options) (*Queue, error) {
+	if rdb == nil {
+		return nil, &InvalidError{Field: "rdb", Value: nil, Reason: "must not be nil"}
+	}
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	return &Queue{rdb: rdb, name: name, opts: o, keys: KeysFor(o.Prefix, name)}, nil
+}
+
+// Name returns the queue's name.
+func (q *Queue) Name() string { return q.name }
+
+// Keys returns the queue's Redis keys.
+func (q *Queue) Keys() Keys { return q.keys }
+
+// Options returns the queue's options with defaults applied.
+func (q *Queue) Options() Options { return q.opts }
+
+// Push appends msgs to the queue, each under a new random ID, and returns
+// the IDs in order. The messages are sent as LPUSHes of up to
+// Options.PushBatch messages, all in one pipeline: one round trip per call.
+//
+// Every body is checked first: if one is over Options.MaxMessageBytes, Push
+// returns a [*SizeError] (wrapping ErrTooLarge) and pushes nothing. On a
+// Redis error some LPUSHes of the pipeline may have been applied; the
+// error says how many messages are known to be in. Retrying then may
+// duplicate messages, which consumers recognise by ID.
+func (q *Queue) Push(ctx context.Context, msgs ...[]byte) ([]ID, error) {
+	for i, m := range msgs {
+		if len(m) > q.opts.MaxMessageBytes {
+			return nil, &SizeError{Index: i, Size: len(m), Limit: q.opts.MaxMessageBytes}
+		}
+	}
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	ids := make([]ID, len(msgs))
+	// One read of the system's randomness for all IDs.
+	buf := make([]byte, 16*len(msgs))
+	rand.Read(buf)
+	for i := range ids {
+		copy(ids[i][:], buf[16*i:])
+	}
+	pipe := q.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, 0, (len(msgs)+q.opts.PushBatch-1)/q.opts.PushBatch)
+	for lo := 0; lo < len(msgs); lo += q.opts.PushBatch {
+		hi := min(lo+q.opts.PushBatch, len(msgs))
+		args := make([]any, hi-lo)
+		for i := lo; i < hi; i++ {
+			args[i-lo] = Encode(ids[i], msgs[i])
+		}
+		cmds = append(cmds, pipe.LPush(ctx, q.keys.Ready, args...))
+	}
+	_, err := pipe.Exec(ctx)
+	if err == nil {
+		return ids, nil
+	}
+	in := 0
+	for i, c := range cmds {
+		if c.Err() == nil {
+			in += min(q.opts.PushBatch, len(msgs)-i*q.opts.PushBatch)
+		}
+	}
+	return nil, fmt.Errorf("queue %q: push %d messages (%d known pushed): %w", q.name, len(msgs), in, err)
+}
+
+// Stats is a snapshot of a queue's lists.
+type Stats struct {
+	Ready      int64 // messages waiting
+	Processing int64 // messages held by consumers (registered ones) and Drain
+	Dead       int64 // messages in the dead-letter list
+	Consumers  int64 // registered consumers, dead ones not yet retired included
+}
+
+// Stats reads the lengths of the queue's lists: a few round trips, not
+// atomic with respect to consumers.
+func (q *Queue) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	ids, err := q.rdb.ZRange(ctx, q.keys.Consumers, 0, -1).Result()
+	if err != nil {
+		return st, fmt.Errorf("queue %q: stats: %w", q.name, err)
+	}
+	pipe := q.rdb.Pipeline()
+	ready := pipe.LLen(ctx, q.keys.Ready)
+	dead := pipe.LLen(ctx, q.keys.Dead)
+	drain := pipe.LLen(ctx, q.keys.Drain)
+	procs := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		procs[i] = pipe.LLen(ctx, q.keys.Processing(id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return st, fmt.Errorf("queue %q: stats: %w", q.name, err)
+	}
+	st.Ready, st.Dead, st.Processing, st.Consumers = ready.Val(), dead.Val(), drain.Val(), int64(len(ids))
+	for _, p := range procs {
+		st.Processing += p.Val()
+	}
+	return st, nil
+}
