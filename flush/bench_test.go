@@ -1,0 +1,71 @@
+package flush
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/abacus-go/abacus/internal/redistest"
+)
+
+// sliceSource hands out the same deltas on every Drain.
+type sliceSource struct{ deltas []Delta }
+
+func (s *sliceSource) Drain(dst []Delta) []Delta { return append(dst, s.deltas...) }
+func (s *sliceSource) Settle([]Delta)            {}
+func (s *sliceSource) Restore([]Delta)           {}
+
+// BenchmarkFlush measures one flush of N dirty keys (ns/op is the flush
+// duration) in exactly-once mode, plain pipelined mode, and as a raw
+// go-redis pipeline of the same INCRBYs in chunks of the same size.
+func BenchmarkFlush(b *testing.B) {
+	rdb := redistest.Client(b)
+	ctx := context.Background()
+	for _, n := range []int{10000, 100000} {
+		p := redistest.Prefix(b)
+		deltas := make([]Delta, n)
+		for i := range deltas {
+			deltas[i] = Delta{Key: fmt.Sprintf("%spv:/page/%06d", p, i), N: 1}
+		}
+		report := func(b *testing.B, commands uint64) {
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
+			b.ReportMetric(float64(commands)/b.Elapsed().Seconds(), "cmds/s")
+		}
+		for _, mode := range []Mode{ExactlyOnce, AtLeastOnce} {
+			b.Run(fmt.Sprintf("keys=%d/%v", n, mode), func(b *testing.B) {
+				f, err := New(rdb, &sliceSource{deltas}, Options{Mode: mode, RecordPrefix: p + "w:"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Flush(ctx); err != nil { // loads the script
+					b.Fatal(err)
+				}
+				before := f.Stats().Commands
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if err := f.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				report(b, f.Stats().Commands-before)
+			})
+		}
+		b.Run(fmt.Sprintf("keys=%d/raw-pipeline", n), func(b *testing.B) {
+			const chunk = 16384 // the default PipelineKeys
+			b.ReportAllocs()
+			for range b.N {
+				for lo := 0; lo < n; lo += chunk {
+					pipe := rdb.Pipeline()
+					for _, d := range deltas[lo:min(lo+chunk, n)] {
+						pipe.IncrBy(ctx, d.Key, d.N)
+					}
+					if _, err := pipe.Exec(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			report(b, uint64(n*b.N))
+		})
+	}
+}
