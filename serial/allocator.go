@@ -39,9 +39,6 @@ type Allocator struct {
 	key  string
 	opts Options
 
-	ctx    context.Context // cancelled by Close; bounds fetches
-	cancel context.CancelFunc
-
 	mu        sync.Mutex
 	ready     *block     // guarded by mu; prefetched block waiting to become current
 	inflight  *fetchCall // guarded by mu; the one fetch in flight, or nil
@@ -82,7 +79,6 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 		return nil, err
 	}
 	a := &Allocator{rdb: rdb, key: key, opts: o, size: o.MinBlock}
-	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.cur.Store(&block{})
 	return a, nil
 }
@@ -230,11 +226,11 @@ func (a *Allocator) dropLocked() {
 	a.ready = nil
 }
 
-// Close stops the Allocator: every later call returns ErrClosed, the IDs
-// left in its blocks are abandoned, and a fetch in flight is cancelled
-// (abandoned if the client does not honour cancellation; it then ends with
-// the client's timeouts). It does not close the Redis client. Close is
-// idempotent and always returns nil.
+// Close stops the Allocator: every later call returns ErrClosed and the IDs
+// left in its blocks are abandoned. A fetch in flight is not interrupted
+// (cancelling a go-redis command mid-reply costs the connection); it ends
+// within the client's timeouts and its block is discarded. Close does not
+// close the Redis client. It is idempotent and always returns nil.
 func (a *Allocator) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -243,6 +239,5 @@ func (a *Allocator) Close() error {
 	}
 	a.err = ErrClosed
 	a.dropLocked()
-	a.cancel()
 	return nil
 }

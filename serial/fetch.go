@@ -11,8 +11,9 @@ import (
 
 // startFetchLocked starts fetching a block of a.size in the background and
 // returns the call; the caller has checked that none is in flight. The fetch
-// runs under the Allocator's context, not a caller's, because its block
-// belongs to every caller: one caller giving up must not waste it.
+// does not run under a caller's context because its block belongs to every
+// caller: one caller giving up must not waste it. The client's timeouts
+// bound it.
 func (a *Allocator) startFetchLocked() *fetchCall {
 	c := &fetchCall{done: make(chan struct{}), gen: a.gen, size: a.size}
 	a.inflight = c
@@ -22,7 +23,7 @@ func (a *Allocator) startFetchLocked() *fetchCall {
 
 // fetch leases one block and publishes it as a.ready, or records why not.
 func (a *Allocator) fetch(c *fetchCall) {
-	end, err := a.incr(a.ctx, c.size)
+	end, err := a.incr(context.Background(), c.size)
 	a.mu.Lock()
 	defer close(c.done)
 	defer a.mu.Unlock()
