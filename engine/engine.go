@@ -33,6 +33,8 @@ type Engine struct {
 	reads     singleflight.Group
 	readStats struct{ reads, hits, roundTrips atomic.Uint64 }
 
+	serials serials
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -109,7 +111,7 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
 		e.flusher.Stop()
-		e.closeErr = e.finalFlush(ctx)
+		e.closeErr = errors.Join(e.finalFlush(ctx), e.closeSerials())
 	})
 	return e.closeErr
 }

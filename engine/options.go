@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/abacus-go/abacus/flush"
+	"github.com/abacus-go/abacus/serial"
 )
 
 // MaxNameLen is the longest counter name accepted, in bytes.
@@ -46,6 +47,9 @@ type Options struct {
 	// MaxStripes caps the stripes of one hot counter. Default
 	// shard.DefaultMaxStripes(): about 2×GOMAXPROCS.
 	MaxStripes int
+	// Serial configures the allocators Engine.Serial returns. Its zero
+	// value gives serial's defaults.
+	Serial serial.Options
 	// OnError, when set, receives every flush error and *flush.KeyError,
 	// from the flushing goroutine.
 	OnError func(error)
