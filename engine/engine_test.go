@@ -25,7 +25,11 @@ func newEngine(t testing.TB, rdb redis.UniversalClient, opts engine.Options) *en
 	if err != nil {
 		t.Fatalf("engine.New: %v", err)
 	}
-	t.Cleanup(func() { e.Close(context.Background()) })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.Close(ctx)
+	})
 	return e
 }
 
