@@ -51,13 +51,13 @@ func sharedSums(path string) ([]atomic.Int64, error) {
 }
 
 // TestMain runs the crash test's writer when this binary was started as
-// one, and the tests otherwise.
+// one, and the tests otherwise, with a Redis for the examples.
 func TestMain(m *testing.M) {
 	if path := os.Getenv(crashChildEnv); path != "" {
 		crashChild(path)
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(redistest.MainWithRedis(m, "^Example", func(url string) { exampleURL = url }))
 }
 
 // crashChild is the writer process: it adds until it is killed.
