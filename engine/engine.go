@@ -35,7 +35,11 @@ type Engine struct {
 
 	serials serials
 
+	// closed is read by every Add: padding keeps the counters written by
+	// reads and flushes off its cache line.
+	_         [64]byte
 	closed    atomic.Bool
+	_         [64]byte
 	closeOnce sync.Once
 	closeErr  error
 	rejected  atomic.Uint64
