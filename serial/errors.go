@@ -53,6 +53,7 @@ func (e *OptionError) Unwrap() error { return ErrInvalidOptions }
 // Redis lost writes. No ID of the refused block was issued. It wraps
 // ErrRegression.
 type RegressionError struct {
+	// Key is the Redis key of the Allocator.
 	Key string
 	// End is what INCRBY returned; the refused block was (End-Size, End].
 	End  int64
@@ -77,11 +78,11 @@ func (e *RegressionError) Unwrap() error { return ErrRegression }
 // a block's INCRBY within the timeout. The block was discarded, not issued.
 // It wraps ErrNotReplicated.
 type ReplicationError struct {
-	Key     string
-	End     int64 // what INCRBY returned; the discarded block ends here
-	Want    int   // Options.WaitReplicas
-	Acked   int   // replicas that acknowledged within Timeout
-	Timeout time.Duration
+	Key     string        // the Redis key of the Allocator
+	End     int64         // what INCRBY returned; the discarded block ends here
+	Want    int           // Options.WaitReplicas
+	Acked   int           // replicas that acknowledged within Timeout
+	Timeout time.Duration // Options.WaitTimeout
 }
 
 // Error implements error.

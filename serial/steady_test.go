@@ -109,4 +109,3 @@ func envInt(t *testing.T, name string, def int) int {
 	}
 	return v
 }
-

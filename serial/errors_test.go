@@ -1,0 +1,56 @@
+package serial
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestErrorTypes(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		sentinel error
+		contains []string
+		as       func(error) bool
+	}{
+		{"option", &OptionError{Field: "MinBlock", Value: int64(-1), Reason: "must be positive"},
+			ErrInvalidOptions, []string{"serial: invalid options", "MinBlock = -1", "must be positive"},
+			func(err error) bool { var e *OptionError; return errors.As(err, &e) && e.Field == "MinBlock" }},
+		{"regression", &RegressionError{Key: "orders", End: 100, Size: 100, HighWater: 400},
+			ErrRegression, []string{"serial: redis counter went backwards", `"orders"`, "(0, 100]", "up to 400", "Resume"},
+			func(err error) bool { var e *RegressionError; return errors.As(err, &e) && e.HighWater == 400 }},
+		{"replication", &ReplicationError{Key: "orders", End: 50, Want: 2, Acked: 1, Timeout: time.Second},
+			ErrNotReplicated, []string{"serial: block not acknowledged", `"orders"`, "1 of 2 replicas", "1s"},
+			func(err error) bool { var e *ReplicationError; return errors.As(err, &e) && e.Acked == 1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wrapped := fmt.Errorf("placing order: %w", tt.err)
+			if !errors.Is(wrapped, tt.sentinel) {
+				t.Errorf("errors.Is(%v, %v) = false; want true", wrapped, tt.sentinel)
+			}
+			if !tt.as(wrapped) {
+				t.Errorf("errors.As(%v, %T) = false; want true", wrapped, tt.err)
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(tt.err.Error(), s) {
+					t.Errorf("%q does not contain %q", tt.err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestSentinelsArePrefixed(t *testing.T) {
+	for _, err := range []error{ErrEmptyKey, ErrInvalidOptions, ErrNilClient, ErrInvalidCount, ErrInvalidFloor,
+		ErrNotInteger, ErrOverflow, ErrRegression, ErrNotReplicated, ErrClosed} {
+		t.Run(err.Error(), func(t *testing.T) {
+			if !strings.HasPrefix(err.Error(), "serial: ") {
+				t.Errorf("%q lacks the package prefix", err)
+			}
+		})
+	}
+}
