@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -93,5 +94,25 @@ func TestUsage(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"-duration", "0"}, &out, &errb); code != 2 {
 		t.Errorf("-duration 0: exit %d; want 2", code)
+	}
+}
+
+// TestTuneCommand runs a two-interval sweep through the CLI and checks the
+// files it promises.
+func TestTuneCommand(t *testing.T) {
+	rdb := redistest.Client(t)
+	dir := t.TempDir()
+	out, _ := runBench(t, "tune", "-redis", "redis://"+rdb.Options().Addr, "-intervals", "10ms,30ms",
+		"-duration", "150ms", "-keys", "20", "-rate", "2000", "-max-staleness", "1m",
+		"-plot", dir+"/tune.png", "-csv", dir+"/tune.csv")
+	for _, want := range []string{"<- recommended", "recommendation for -max-staleness 1m0s: flush interval", "chart: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tune output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, f := range []string{"tune.png", "tune.csv"} {
+		if fi, err := os.Stat(dir + "/" + f); err != nil || fi.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
+		}
 	}
 }
