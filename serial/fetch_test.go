@@ -72,7 +72,8 @@ func TestNextRecoversFromTransientFetchError(t *testing.T) {
 // replica is online.
 func startReplicated(t *testing.T) (master, replica *redistest.Server) {
 	t.Helper()
-	master = redistest.Start(t, redistest.Options{})
+	// Without the default 5s diskless-sync delay, the replica syncs at once.
+	master = redistest.Start(t, redistest.Options{Args: []string{"--repl-diskless-sync-delay", "0"}})
 	replica = redistest.Start(t, redistest.Options{Args: []string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}})
 	waitOnline(t, master.Client(t))
 	return master, replica
