@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/abacus-go/abacus/engine"
+)
+
+// views counts page views per path through an abacus engine.
+type views struct {
+	e *engine.Engine
+	// handles caches a counter handle per path: the hot path is one
+	// lock-free map load and one Inc. It also lists the paths for /counts.
+	// (Memory grows with distinct paths; count route patterns instead of
+	// raw paths where clients can invent paths.)
+	handles sync.Map // path → *engine.Counter
+}
+
+// counter returns the handle for path, nil if the name is invalid (over
+// engine.MaxNameLen).
+func (v *views) counter(path string) *engine.Counter {
+	if c, ok := v.handles.Load(path); ok {
+		return c.(*engine.Counter)
+	}
+	c, err := v.e.Counter("pv:" + path)
+	if err != nil {
+		return nil
+	}
+	got, _ := v.handles.LoadOrStore(path, c)
+	return got.(*engine.Counter)
+}
+
+// count is the middleware: one increment per request, in memory; the
+// engine writes the totals to Redis every flush interval.
+func (v *views) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c := v.counter(r.URL.Path); c != nil {
+			c.Inc()
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// counts serves {"path": views} for every path seen (or ?path=), each the
+// Redis total plus this process's unflushed views.
+func (v *views) counts(w http.ResponseWriter, r *http.Request) {
+	out := map[string]int64{}
+	add := func(path string, c *engine.Counter) error {
+		n, err := c.Value(r.Context())
+		out[path] = n
+		return err
+	}
+	var err error
+	if p := r.URL.Query().Get("path"); p != "" {
+		err = add(p, v.counter(p))
+	} else {
+		v.handles.Range(func(k, c any) bool {
+			err = add(k.(string), c.(*engine.Counter))
+			return err == nil
+		})
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
+}
+
+// metrics serves the engine's Stats in the Prometheus text format.
+func (v *views) metrics(w http.ResponseWriter, _ *http.Request) {
+	s := v.e.Stats()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	type m struct {
+		name, kind, help string
+		v                float64
+	}
+	ms := []m{
+		{"abacus_flushes_total", "counter", "Flush cycles run.", float64(s.Flushes)},
+		{"abacus_flush_failures_total", "counter", "Flush cycles that left batches pending or met a transport error.", float64(s.FailedFlushes)},
+		{"abacus_redis_round_trips_total", "counter", "Pipelines sent to Redis.", float64(s.RoundTrips)},
+		{"abacus_redis_commands_total", "counter", "Redis commands sent.", float64(s.Commands)},
+		{"abacus_keys_flushed_total", "counter", "Key deltas Redis applied.", float64(s.KeysFlushed)},
+		{"abacus_delta_flushed_total", "counter", "Sum of the deltas Redis applied.", float64(s.DeltaFlushed)},
+		{"abacus_key_errors_total", "counter", "Deltas Redis refused for their key.", float64(s.KeyErrors)},
+		{"abacus_pending_keys", "gauge", "Keys in batches whose outcome is not known yet.", float64(s.PendingKeys)},
+		{"abacus_counters", "gauge", "Distinct counters in memory.", float64(s.Counters)},
+		{"abacus_last_flush_duration_seconds", "gauge", "Duration of the last flush.", s.LastFlushDuration.Seconds()},
+		{"abacus_max_staleness_seconds", "gauge", "Observed staleness bound.", s.MaxStaleness.Seconds()},
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].name < ms[j].name })
+	for _, x := range ms {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", x.name, x.help, x.name, x.kind, x.name, x.v)
+	}
+}
+
+// handler is the whole server: the site (counted) and the admin
+// endpoints (not counted).
+func (v *views) handler() http.Handler {
+	site := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "page %s\n", r.URL.Path)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/", v.count(site))
+	mux.HandleFunc("GET /counts", v.counts)
+	mux.HandleFunc("GET /metrics", v.metrics)
+	return mux
+}
+
+// serve runs the server on ln until ctx ends (SIGINT/SIGTERM in main),
+// then shuts down gracefully: it stops accepting, lets requests in flight
+// finish, and closes the engine, which flushes every counted view to
+// Redis. It returns the first error, including an *engine.UnflushedError
+// naming what could not be written within grace.
+func serve(ctx context.Context, ln net.Listener, e *engine.Engine, grace time.Duration, logf func(string, ...any)) error {
+	v := &views{e: e}
+	srv := &http.Server{Handler: v.handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logf("serving on http://%s (counts at /counts, metrics at /metrics)", ln.Addr())
+	var err error
+	select {
+	case <-ctx.Done():
+		logf("shutting down: draining requests, then flushing counts to Redis")
+	case err = <-served:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	if cerr := e.Close(sctx); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	st := e.Stats()
+	logf("flushed: %d views over %d keys in %d flushes", st.DeltaFlushed, st.KeysFlushed, st.Flushes)
+	return err
+}
