@@ -116,10 +116,10 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 	admin := tg.Client(1)
 	defer admin.Close()
 	var keys []string
-	defer cleanup(admin, &keys)
+	runID := token()[:8]
+	defer cleanup(admin, &keys, "abacus-bench:"+runID+":*")
 	prog := newProgress(os.Stderr, len(todo), cfg.duration, cfg.quiet)
 	defer prog.done()
-	runID := token()[:8]
 	for _, s := range todo {
 		if err := ctx.Err(); err != nil {
 			return rep, err
@@ -132,7 +132,7 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 		}
 		prog.start(s.name)
 		r := &row{ctx: ctx, cfg: cfg, ns: "abacus-bench:" + runID + ":" + s.id + ":", prog: prog,
-			open: tg.Client, keys: &keys}
+			lua: tg.Lua, open: tg.Client, keys: &keys}
 		before, err := redisinfo.Read(ctx, admin)
 		if err != nil {
 			return rep, err
@@ -197,11 +197,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// cleanup deletes the keys the comparison wrote, so a shared Redis at
-// -redis is left as it was (engine writer records expire by themselves).
-func cleanup(rdb *redis.Client, keys *[]string) {
+// cleanup deletes the keys the comparison wrote, then any others under
+// pattern (queue processing lists, lease fences), so a shared Redis at
+// -redis is left as it was.
+func cleanup(rdb *redis.Client, keys *[]string, pattern string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if more, err := scanKeys(ctx, rdb, pattern); err == nil {
+		*keys = append(*keys, more...)
+	}
 	for k := *keys; len(k) > 0; {
 		n := min(len(k), 1000)
 		if err := rdb.Del(ctx, k[:n]...).Err(); err != nil {
@@ -209,5 +213,20 @@ func cleanup(rdb *redis.Client, keys *[]string) {
 			return
 		}
 		k = k[n:]
+	}
+}
+
+func scanKeys(ctx context.Context, rdb *redis.Client, pattern string) ([]string, error) {
+	var out []string
+	var cursor uint64
+	for {
+		keys, next, err := rdb.Scan(ctx, cursor, pattern, 1000).Result()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, keys...)
+		if cursor = next; cursor == 0 {
+			return out, nil
+		}
 	}
 }

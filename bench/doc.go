@@ -15,7 +15,8 @@
 // (exactly-once and at-least-once, one hot counter through a held handle,
 // and Add(name) over -keys names; each ends with Close and checks that the
 // Redis total equals what was added), serial.Allocator.Next against naive
-// INCR per ID, and lease TryAcquire+Release against raw SET NX PX + DEL.
+// INCR per ID, lease TryAcquire+Release against raw SET NX PX + DEL, and
+// queue Push+Consume against naive LPUSH+RPOP.
 // Redis commands per second come from the server (INFO commandstats
 // deltas). With -json the report is JSON; its schema is documented in
 // README.md next to this file and identified by the "schema" field

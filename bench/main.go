@@ -97,12 +97,12 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	cfg := compareConfig{}
 	url := fs.String("redis", "", "Redis URL (default $REDIS_URL, else an embedded redis-server or fake)")
-	fs.DurationVar(&cfg.duration, "duration", 1500*time.Millisecond, "how long to measure each row")
+	fs.DurationVar(&cfg.duration, "duration", 1250*time.Millisecond, "how long to measure each row")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "goroutines for the concurrent rows")
 	fs.IntVar(&cfg.pipeline, "pipeline", 1000, "INCRs per round trip in the pipelined row")
 	fs.IntVar(&cfg.keys, "keys", 10000, "distinct names in the engine Add(name) row")
 	fs.DurationVar(&cfg.flushInterval, "flush", 100*time.Millisecond, "engine flush interval")
-	only := fs.String("only", "", "comma-separated row ids or groups (counter, serial, lease) to run")
+	only := fs.String("only", "", "comma-separated row ids or groups (counter, serial, lease, queue) to run")
 	asJSON := fs.Bool("json", false, "print the report as JSON (schema "+SchemaCompare+", see bench/README.md)")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress display on stderr")
 	if err := parse(fs, args); err != nil {

@@ -51,7 +51,8 @@ func writeTable(w io.Writer, rep *Report) error {
 	fmt.Fprint(w, `
 ops/s and Redis cmd/s are per second of the measured phase. Redis cmd/s is the server's own count
 (INFO commandstats deltas; commands run by scripts count too); engine rows include their final Close.
-ratio: ops/s over the baseline's (counters and serial: naive INCR from the pool; leases: raw SET NX).
+ratio: ops/s over the baseline's (counters and serial: naive INCR from the pool; leases: raw SET NX;
+queues: naive LPUSH + RPOP).
 `)
 	for _, s := range rep.Summary {
 		verdict := "met"
