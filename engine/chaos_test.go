@@ -80,8 +80,14 @@ func TestChaosExactlyOnce(t *testing.T) {
 				minDelta = 1
 			}
 			want := hammerDeltas(engines, 8, 10000, 1<<40, minDelta, ctx.Done(), nil)
+			want["doubt"] = 1
 			<-chaosDone
 			proxy.StallReplies(0)
+			// Random faults may miss the flushes on a loaded machine, so
+			// end with one that cannot: a batch applied in Redis whose
+			// reply is held past the read timeout, on a client that does
+			// not retry, then sent again.
+			forceDoubt(t, engines[1], proxy)
 
 			var resent, dups, flushes, failed uint64
 			for _, e := range engines {
@@ -116,6 +122,24 @@ func TestChaosExactlyOnce(t *testing.T) {
 	}
 }
 
+// forceDoubt makes e flush a batch whose reply is stalled past the read
+// timeout, so its outcome is unknown, then flush again once replies flow.
+func forceDoubt(t *testing.T, e *engine.Engine, p *faultproxy.Proxy) {
+	t.Helper()
+	e.Add("doubt", 1)
+	p.StallReplies(slowdown * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), slowdown*2*time.Second)
+	defer cancel()
+	if err := e.Flush(ctx); err == nil {
+		t.Fatal("Flush with replies stalled past the read timeout succeeded")
+	}
+	p.StallReplies(0)
+	time.Sleep(slowdown * time.Second) // let the held replies drain
+	if err := e.Flush(ctx); err != nil {
+		t.Fatalf("Flush after the stall: %v", err)
+	}
+}
+
 // injectFaults hits the proxy every 20–50ms until ctx ends with a cut of
 // every connection, a reply dropped after its request reached Redis, a
 // stall of replies past the clients' read timeout, or refused
@@ -130,13 +154,16 @@ func injectFaults(ctx context.Context, p *faultproxy.Proxy, r *rand.Rand) {
 		case <-time.After(slowdown * (20*time.Millisecond + time.Duration(r.Int64N(int64(30*time.Millisecond))))):
 		}
 		p.Refuse(false)
-		switch n := r.IntN(10); {
-		case n < 4:
-			p.CutAll()
-		case n < 7:
-			p.DropNextReply()
+		// A stall outlasts the mean gap between faults, so stalls are
+		// kept rare: at one in ten the proxy holds replies about a third
+		// of the time.
+		switch n := r.IntN(20); {
 		case n < 9:
-			p.StallReplies(slowdown * 120 * time.Millisecond)
+			p.CutAll()
+		case n < 16:
+			p.DropNextReply()
+		case n < 18:
+			p.StallReplies(slowdown * 130 * time.Millisecond)
 		default:
 			p.Refuse(true) // until the next fault
 		}

@@ -84,12 +84,18 @@ func hammerDeltas(engines []*engine.Engine, goroutines, keys, maxAdds int, minDe
 						if c == nil {
 							var err error
 							if c, err = e.Counter(name); err != nil {
+								if errors.Is(err, engine.ErrClosed) {
+									return // the test failed and cleaned up
+								}
 								panic(err)
 							}
 							handles[k] = c
 						}
 						c.Add(d)
 					} else if err := e.Add(name, d); err != nil {
+						if errors.Is(err, engine.ErrClosed) {
+							return // the test failed and cleaned up
+						}
 						panic(err)
 					}
 					local[name] += d
@@ -454,7 +460,7 @@ func TestAtLeastOnceDelivery(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

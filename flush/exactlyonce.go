@@ -106,11 +106,6 @@ func (f *Flusher) record(g int) string {
 // pipeline fails outright it stops: batches never sent are dropped and
 // their deltas restored, with their sequence numbers given back.
 func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch, keyErrs []error, lastErr error) {
-	if f.needLoad {
-		if err := f.load(ctx); err != nil {
-			return f.unsend(batches), nil, err
-		}
-	}
 	for len(batches) > 0 {
 		n, keys := 0, 0
 		for n < len(batches) && (n == 0 || keys+len(batches[n].deltas) <= f.opts.PipelineKeys) {
@@ -120,14 +115,13 @@ func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch,
 		chunk := batches[:n]
 		batches = batches[n:]
 		p, errs, err := f.sendPipeline(ctx, chunk)
-		if f.needLoad && len(p) > 0 {
-			// NOSCRIPT (Redis restarted or SCRIPT FLUSH): load and send
-			// what it refused once more, before anything after it.
-			if lerr := f.load(ctx); lerr == nil {
-				var more []error
-				p, more, err = f.sendPipeline(ctx, p)
-				errs = append(errs, more...)
-			}
+		if f.noScript && len(p) > 0 {
+			// NOSCRIPT (Redis restarted, failed over, or SCRIPT FLUSH):
+			// send what it refused once more, as EVAL, before anything
+			// after it.
+			var more []error
+			p, more, err = f.sendPipeline(ctx, p)
+			errs = append(errs, more...)
 		}
 		pending = append(pending, p...)
 		keyErrs = append(keyErrs, errs...)
@@ -161,9 +155,19 @@ func (f *Flusher) unsend(batches []*batch) (keep []*batch) {
 func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*batch, keyErrs []error, err error) {
 	pipe := f.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(chunk))
+	// EVAL carries the script and caches it in Redis; EVALSHA only names
+	// it. Use EVAL until a reply shows the script is cached, and after
+	// any NOSCRIPT: no separate SCRIPT LOAD round trip that could fail on
+	// its own.
+	eval := f.noScript
+	f.noScript = false
 	for i, b := range chunk {
 		keys, args := b.keysAndArgs(f.floor[b.group], f.opts.RecordTTL, f.opts.KeyTTL)
-		cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
+		if eval {
+			cmds[i] = applyScript.Eval(ctx, pipe, keys, args...)
+		} else {
+			cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
+		}
 		if b.sent > 0 {
 			f.stats.update(func(s *Stats) { s.Resent++ })
 		}
@@ -179,7 +183,7 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 		v, cerr := cmds[i].Result()
 		if cerr != nil {
 			if isNoScript(cerr) {
-				f.needLoad = true
+				f.noScript = true
 			}
 			err = fmt.Errorf("batch %d (%d keys): %w", b.seq, len(b.deltas), cerr)
 			pending = append(pending, b)
@@ -222,20 +226,4 @@ func (f *Flusher) settle(b *batch, failed map[int]string) []error {
 	}
 	f.confirmed(applied, b.since)
 	return f.refused(refused, msgs)
-}
-
-// load puts the script in the cache of every node that may run it.
-func (f *Flusher) load(ctx context.Context) error {
-	var err error
-	if cc, ok := f.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			return applyScript.Load(ctx, c).Err()
-		})
-	} else {
-		err = applyScript.Load(ctx, f.rdb).Err()
-	}
-	if err == nil {
-		f.needLoad = false
-	}
-	return err
 }

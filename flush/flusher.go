@@ -26,7 +26,7 @@ type Flusher struct {
 	nextSeq   []uint64 // per group: the seq the next new batch gets
 	floor     []uint64 // per group: every batch up to it is known applied
 	lastDrain time.Time
-	needLoad  bool // the script must be loaded before the next send
+	noScript  bool // the script may not be cached: send EVAL, not EVALSHA
 	fails     int  // consecutive failed flushes, for backoff
 	buf       []Delta
 
@@ -59,7 +59,7 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 		nextSeq:   make([]uint64, groups),
 		floor:     make([]uint64, groups),
 		lastDrain: opts.Now(),
-		needLoad:  opts.Mode == ExactlyOnce,
+		noScript:  true,
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
