@@ -129,7 +129,7 @@ func (e *Engine) finalFlush(ctx context.Context) error {
 		if err = e.flusher.Flush(ctx); err == nil {
 			err = e.flusher.Flush(ctx)
 		}
-		if err == nil || !errors.Is(err, flush.ErrPending) && ctx.Err() == nil && onlyKeyErrors(err) {
+		if !flush.Retryable(err) {
 			break // done, or only keys Redis refuses: retrying cannot help
 		}
 		select {
@@ -155,19 +155,6 @@ func (e *Engine) finalFlush(ctx context.Context) error {
 		return true
 	})
 	return u
-}
-
-func onlyKeyErrors(err error) bool {
-	var ke *flush.KeyError
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		for _, e := range j.Unwrap() {
-			if !errors.As(e, &ke) {
-				return false
-			}
-		}
-		return true
-	}
-	return errors.As(err, &ke)
 }
 
 // WriterID returns the identity of this engine's exactly-once batches.

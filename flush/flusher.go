@@ -151,7 +151,7 @@ func (f *Flusher) Flush(ctx context.Context) error {
 		err = f.flushExactlyOnce(ctx)
 	}
 	end := f.opts.Now()
-	failed := err != nil && !onlyKeyErrors(err)
+	failed := Retryable(err)
 	if failed {
 		f.fails++
 	} else {
@@ -220,17 +220,23 @@ func (f *Flusher) report(err error) {
 	}
 }
 
-func onlyKeyErrors(err error) bool {
+// Retryable reports whether an error from Flush may go away by flushing
+// again: it does unless it is nil or made only of *KeyErrors, which need
+// the data in Redis fixed first.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
 	var ke *KeyError
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range j.Unwrap() {
 			if !errors.As(e, &ke) {
-				return false
+				return true
 			}
 		}
-		return true
+		return false
 	}
-	return errors.As(err, &ke)
+	return !errors.As(err, &ke)
 }
 
 // isNoScript reports a script cache miss: the batch was not applied.

@@ -241,3 +241,23 @@ func TestInvalidOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestRetryable(t *testing.T) {
+	keyErr := &KeyError{Key: "k", Delta: 1, Err: ErrNotInteger}
+	pending := &PendingError{Err: errors.New("EOF")}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{keyErr, false},
+		{errors.Join(keyErr, keyErr), false},
+		{pending, true},
+		{errors.Join(pending, keyErr), true},
+		{context.DeadlineExceeded, true},
+	} {
+		if got := Retryable(tc.err); got != tc.want {
+			t.Errorf("Retryable(%v) = %v; want %v", tc.err, got, tc.want)
+		}
+	}
+}
