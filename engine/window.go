@@ -49,7 +49,7 @@ type Windowed struct {
 	tag    string
 	keys   windowKeys
 	cur    atomic.Pointer[windowSlot]
-	mu     sync.Mutex          // serializes window changes
+	mu     sync.Mutex         // serializes window changes
 	regist map[int64]struct{} // guarded by mu; windows registered by this process
 }
 
