@@ -223,4 +223,3 @@ func TestWindowsExactlyOnceAcrossFailover(t *testing.T) {
 		t.Errorf("%d windows still pending", n)
 	}
 }
-
