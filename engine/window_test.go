@@ -162,20 +162,3 @@ func TestWindowedInvalid(t *testing.T) {
 		}
 	}
 }
-
-func TestParseWindowRecord(t *testing.T) {
-	tests := []struct {
-		in   string
-		want engine.WindowRecord
-		ok   bool
-	}{
-		{`{"name":"a\"b","start_ms":60000,"size_ms":60000,"total":9007199254740993}`, engine.WindowRecord{Name: `a"b`, StartMS: 60000, SizeMS: 60000, Total: 9007199254740993}, true},
-		{`nope`, engine.WindowRecord{}, false},
-	}
-	for _, tt := range tests {
-		got, err := engine.ParseWindowRecord([]byte(tt.in))
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseWindowRecord(%s) = %+v, %v; want %+v", tt.in, got, err, tt.want)
-		}
-	}
-}
