@@ -94,7 +94,8 @@ type Rollup struct {
 // holder that dies or is replaced cannot leave a window published but not
 // marked, or marked but not published: each registered window is published
 // exactly once. Run it in every process that should be able to take over;
-// one holds the lease at a time. It runs until Stop or until ctx ends.
+// one holds the lease at a time. It runs until Stop or until ctx ends;
+// Engine.Close does not stop it, so call Stop before Close.
 //
 // Deltas that reach Redis after their window was finalized (a writer
 // slower than Grace, or cut off from Redis for longer) count in the window
