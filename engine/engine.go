@@ -34,6 +34,7 @@ type Engine struct {
 	readStats struct{ reads, hits, roundTrips atomic.Uint64 }
 
 	serials serials
+	rollups rollups
 
 	// closed is read by every Add: padding keeps the counters written by
 	// reads and flushes off its cache line.
@@ -107,13 +108,15 @@ func (e *Engine) Flush(ctx context.Context) error {
 	return e.flusher.Flush(ctx)
 }
 
-// Close stops accepting Adds, flushes everything, and stops the flusher.
+// Close stops accepting Adds, stops the engine's Rollups, flushes
+// everything, and stops the flusher and the Serial allocators.
 // It retries failing flushes until ctx ends, then returns an
 // *UnflushedError naming what could not be written. Close is idempotent;
 // later calls return the first call's result.
 func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.closed.Store(true)
+		e.stopRollups()
 		e.flusher.Stop()
 		e.closeErr = errors.Join(e.finalFlush(ctx), e.closeSerials())
 	})

@@ -94,8 +94,9 @@ type Rollup struct {
 // holder that dies or is replaced cannot leave a window published but not
 // marked, or marked but not published: each registered window is published
 // exactly once. Run it in every process that should be able to take over;
-// one holds the lease at a time. It runs until Stop or until ctx ends;
-// Engine.Close does not stop it, so call Stop before Close.
+// one holds the lease at a time. It runs until Stop, until ctx ends, or
+// until Engine.Close, which stops it (handing the lease over) before the
+// final flush.
 //
 // Deltas that reach Redis after their window was finalized (a writer
 // slower than Grace, or cut off from Redis for longer) count in the window
@@ -110,6 +111,16 @@ func (e *Engine) StartRollup(ctx context.Context, opts RollupOptions) (*Rollup, 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := &Rollup{e: e, opts: opts, keys: keys, cancel: cancel, done: make(chan struct{})}
+	e.rollups.mu.Lock()
+	defer e.rollups.mu.Unlock()
+	if e.closed.Load() { // Close ran meanwhile and will not see r
+		cancel()
+		return nil, ErrClosed
+	}
+	if e.rollups.live == nil {
+		e.rollups.live = make(map[*Rollup]struct{})
+	}
+	e.rollups.live[r] = struct{}{}
 	go r.run(ctx)
 	return r, nil
 }
@@ -149,6 +160,29 @@ func (o RollupOptions) resolve(e *Engine) (RollupOptions, windowKeys, error) {
 func (r *Rollup) Stop() {
 	r.stopOnce.Do(r.cancel)
 	<-r.done
+	r.e.rollups.mu.Lock()
+	delete(r.e.rollups.live, r)
+	r.e.rollups.mu.Unlock()
+}
+
+// rollups are an engine's running Rollups, for Close to stop.
+type rollups struct {
+	mu   sync.Mutex
+	live map[*Rollup]struct{} // guarded by mu
+}
+
+// stopRollups stops every running Rollup; StartRollup fails once closed is
+// set, so none can start meanwhile.
+func (e *Engine) stopRollups() {
+	e.rollups.mu.Lock()
+	live := make([]*Rollup, 0, len(e.rollups.live))
+	for r := range e.rollups.live {
+		live = append(live, r)
+	}
+	e.rollups.mu.Unlock()
+	for _, r := range live {
+		r.Stop()
+	}
 }
 
 // Finalized returns how many windows this Rollup has published.

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -71,5 +72,32 @@ func TestRollupOnlyLeaseHolderFinalizes(t *testing.T) {
 	recs, _ := published(t, rdb, keys.Ready)
 	if len(recs) != 1 || recs[0].Total != 42 || recs[0].Name != "orders" {
 		t.Fatalf("published %+v; want one record of orders with total 42", recs)
+	}
+}
+
+// Close stops the engine's Rollups, releasing the rollup lease for another
+// process, and no Rollup starts after it.
+func TestCloseStopsRollups(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	prefix := redistest.Prefix(t)
+	e := newEngine(t, rdb, engine.Options{Namespace: prefix})
+	r, err := e.StartRollup(ctx, engine.RollupOptions{Queue: "q", QueuePrefix: prefix, Interval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	untilTrue(t, "the rollup lease taken", r.Owner)
+	closeOrFail(t, e)
+	if r.Owner() {
+		t.Fatal("Rollup still owns the lease after Close")
+	}
+	keys := queue.KeysFor(prefix, "q")
+	l, err := lease.TryAcquire(ctx, rdb, "rollup", time.Minute, lease.Options{KeyPrefix: keys.Ready[:len(keys.Ready)-len("ready")] + "rollup:"})
+	if err != nil {
+		t.Fatalf("rollup lease not released by Close: %v", err)
+	}
+	l.Release(ctx)
+	if _, err := e.StartRollup(ctx, engine.RollupOptions{Queue: "q", QueuePrefix: prefix}); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("StartRollup after Close = %v; want ErrClosed", err)
 	}
 }

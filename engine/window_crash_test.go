@@ -20,8 +20,8 @@ import (
 	"github.com/abacus-go/abacus/queue"
 )
 
-// The windows test's processes are this test binary run again with
-// TestWindowChild selected and these variables set.
+// The windows test's processes are this test binary run again with these
+// variables set; TestMain hands them to windowChild.
 const (
 	winChildEnv  = "ABACUS_WINDOW_CHILD" // "writer" or "rollup"
 	winAddrEnv   = "ABACUS_WINDOW_REDIS"
@@ -33,20 +33,6 @@ const (
 )
 
 var winRollup = engine.RollupOptions{Queue: "windows", Grace: 500 * time.Millisecond, Interval: 50 * time.Millisecond, LeaseTTL: time.Second}
-
-// TestWindowChild is not a test: it is the body of a child process of
-// TestWindowsExactlyOnceAcrossFailover, and skips otherwise.
-func TestWindowChild(t *testing.T) {
-	mode := os.Getenv(winChildEnv)
-	if mode == "" {
-		t.Skip("helper process for TestWindowsExactlyOnceAcrossFailover")
-	}
-	if err := windowChild(mode); err != nil {
-		fmt.Fprintln(os.Stderr, "window child:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
 
 // windowChild runs a rollup contender and, as a writer, adds to winCount
 // windows from T0 and then writes its per-window sums as JSON to the out
@@ -118,10 +104,9 @@ type winProc struct {
 
 func startWindowChild(t *testing.T, mode, addr, prefix string, t0 int64, out string) *winProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestWindowChild$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), winChildEnv+"="+mode, winAddrEnv+"="+addr, winPrefixEnv+"="+prefix,
-		winT0Env+"="+strconv.FormatInt(t0, 10), winOutEnv+"="+out,
-		"REDIS_URL=redis://"+addr) // TestMain's shared Redis: reuse ours, spawn none
+		winT0Env+"="+strconv.FormatInt(t0, 10), winOutEnv+"="+out)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
