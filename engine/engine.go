@@ -28,7 +28,7 @@ type Engine struct {
 	mu         sync.RWMutex
 	cache      map[string]*remote // guarded by mu
 	cacheSwept int                // guarded by mu; cache size after the last sweep
-	epoch      uint64             // guarded by mu; bumped when deltas settle
+	epoch      uint64             // guarded by mu; bumped when deltas are drained or settled
 
 	reads     singleflight.Group
 	readStats struct{ reads, hits, roundTrips atomic.Uint64 }

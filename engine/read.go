@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/abacus-go/abacus/flush"
 	"github.com/abacus-go/abacus/shard"
@@ -21,8 +22,8 @@ type remote struct {
 	at    time.Time
 }
 
-// fetched is the result of one shared GET: the value and the settle epoch
-// before it was sent.
+// fetched is the result of one shared GET: the value and the epoch it is
+// valid for (see Engine.epoch).
 type fetched struct {
 	value int64
 	epoch uint64
@@ -43,66 +44,97 @@ func (e *Engine) value(ctx context.Context, c *shard.Counter) (int64, error) {
 		}
 		e.mu.RUnlock()
 
-		ch := e.reads.DoChan(c.Name(), func() (any, error) { return e.fetch(c.Name()) })
-		var res singleflightResult
+		ch := e.reads.DoChan(c.Name(), func() (any, error) { return e.fetch(c) })
+		var res singleflight.Result
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case r := <-ch:
-			res = singleflightResult{r.Val, r.Err}
+		case res = <-ch:
 		}
-		if res.err != nil {
-			return 0, res.err
+		if res.Err != nil {
+			return 0, res.Err
 		}
-		f := res.val.(fetched)
+		f := res.Val.(fetched)
 		e.mu.RLock()
 		if e.epoch == f.epoch {
+			// Nothing of c was in flight when f was read, and nothing
+			// was drained or settled since: f holds exactly the deltas
+			// settled so far, the counter the rest.
 			v := f.value + c.Unflushed()
 			e.mu.RUnlock()
 			return v, nil
 		}
-		// A flush settled deltas while the GET was in flight: the value
-		// may or may not include them. Read again.
-		e.mu.RUnlock()
+		e.mu.RUnlock() // a flush moved deltas meanwhile: read again
 	}
 }
 
-type singleflightResult struct {
-	val any
-	err error
-}
-
-// fetch reads name from Redis and caches the value if no deltas settled
-// meanwhile. It does not use the caller's context: other readers share it.
-func (e *Engine) fetch(name string) (fetched, error) {
-	e.mu.RLock()
-	epoch := e.epoch
-	e.mu.RUnlock()
+// fetch reads c's Redis value at a moment when none of c's deltas is in
+// flight, so the value certainly includes every settled delta and no
+// other: a GET that overlapped the write of a batch could see its delta
+// both in Redis and still in flight. It caches the value and returns it
+// with the epoch it is valid for. It does not use the caller's context:
+// other readers share it.
+func (e *Engine) fetch(c *shard.Counter) (fetched, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.FlushTimeout)
 	defer cancel()
-	e.readStats.roundTrips.Add(1)
+	for {
+		epoch, err := e.awaitSettled(ctx, c)
+		if err != nil {
+			return fetched{}, err
+		}
+		e.readStats.roundTrips.Add(1)
+		v, err := e.get(ctx, c.Name())
+		if err != nil {
+			return fetched{}, err
+		}
+		now := e.opts.Now()
+		e.mu.Lock()
+		ok := e.epoch == epoch
+		if ok {
+			e.cache[c.Name()] = &remote{value: v, at: now}
+			e.sweepLocked(now)
+		}
+		e.mu.Unlock()
+		if ok {
+			return fetched{v, epoch}, nil
+		}
+	}
+}
+
+// awaitSettled waits until none of c's deltas is in flight (a flush takes
+// milliseconds) and returns the epoch at that moment.
+func (e *Engine) awaitSettled(ctx context.Context, c *shard.Counter) (uint64, error) {
+	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
+		e.mu.RLock()
+		epoch, inflight := e.epoch, c.InFlight()
+		e.mu.RUnlock()
+		if inflight == 0 {
+			return epoch, nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("engine: read %q: a flush of it is still unconfirmed: %w", c.Name(), flush.ErrPending)
+		case <-time.After(wait):
+		}
+	}
+}
+
+// get reads a counter's value from Redis; a missing key is 0.
+func (e *Engine) get(ctx context.Context, name string) (int64, error) {
 	s, err := e.rdb.Get(ctx, e.Key(name)).Result()
-	var v int64
 	switch {
 	case errors.Is(err, redis.Nil):
+		return 0, nil
+	case err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE"):
+		return 0, fmt.Errorf("engine: read %q: %w", name, flush.ErrWrongType)
 	case err != nil:
-		if strings.HasPrefix(err.Error(), "WRONGTYPE") {
-			return fetched{}, fmt.Errorf("engine: read %q: %w", name, flush.ErrWrongType)
-		}
-		return fetched{}, fmt.Errorf("engine: read %q: %w", name, err)
-	default:
-		if v, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return fetched{}, fmt.Errorf("engine: read %q: %w", name, flush.ErrNotInteger)
-		}
+		return 0, fmt.Errorf("engine: read %q: %w", name, err)
 	}
-	now := e.opts.Now()
-	e.mu.Lock()
-	if e.epoch == epoch {
-		e.cache[name] = &remote{value: v, at: now}
-		e.sweepLocked(now)
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("engine: read %q: %w", name, flush.ErrNotInteger)
 	}
-	e.mu.Unlock()
-	return fetched{v, epoch}, nil
+	return v, nil
 }
 
 // sweepLocked drops stale cache entries once the cache has doubled since

@@ -15,6 +15,7 @@ func (s source) Drain(dst []flush.Delta) []flush.Delta {
 	e := s.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.epoch++
 	e.table.Drain(func(c *shard.Counter, n int64) {
 		dst = append(dst, flush.Delta{Key: e.Key(c.Name()), N: n, Ref: c})
 	})
@@ -36,6 +37,8 @@ func (s source) Settle(ds []flush.Delta) {
 }
 
 func (s source) Restore(ds []flush.Delta) {
+	s.e.mu.Lock()
+	defer s.e.mu.Unlock()
 	for _, d := range ds {
 		d.Ref.(*shard.Counter).Restore(d.N)
 	}
