@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"math/rand/v2"
 	"sync/atomic"
 )
 
@@ -24,7 +25,7 @@ func (c *Counter) Name() string { return c.name }
 // Add adds delta. It never blocks or allocates.
 func (c *Counter) Add(delta int64) {
 	if s := c.stripes.Load(); s != nil {
-		cell := &s.cells[probe()&s.mask]
+		cell := s.cell()
 		if v := cell.Load(); !cell.CompareAndSwap(v, v+delta) {
 			c.contended(s, cell, delta)
 		}
@@ -54,6 +55,8 @@ func (c *Counter) contended(s *stripes, cell *cell, delta int64) {
 		grown := newStripes(len(s.cells) * 2)
 		grown.prev = s
 		c.stripes.CompareAndSwap(s, grown)
+	default:
+		s.salt.Store(rand.Uint64()) // full size: reshuffle instead
 	}
 	cell.Add(delta)
 }

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"unsafe"
@@ -19,14 +20,32 @@ type cell struct {
 // stripes is a power-of-two array of cells; a larger array replaces it
 // when contention persists, keeping the one it replaced on prev because
 // late Adds may still land there. mask = len(cells)-1.
+//
+// A goroutine's stripe is a multiplicative hash of probe ^ salt. Goroutine
+// stacks are reused, so without the salt two goroutines whose probes
+// collide would collide on every run; a CAS failure at full size re-draws
+// the salt, reshuffling goroutines over stripes until the busy ones stop
+// colliding (what LongAdder does per thread by re-probing). The salt goes
+// in before the hash: XORed after it, it would keep colliding pairs
+// together.
 type stripes struct {
 	cells []cell
 	mask  uint64
+	salt  atomic.Uint64
 	prev  *stripes
 }
 
 func newStripes(n int) *stripes {
-	return &stripes{cells: make([]cell, n), mask: uint64(n - 1)}
+	s := &stripes{cells: make([]cell, n), mask: uint64(n - 1)}
+	s.salt.Store(rand.Uint64())
+	return s
+}
+
+// cell returns the calling goroutine's cell. Fibonacci hashing spreads
+// neighbouring stacks over the whole table; the top bits are the
+// well-mixed ones.
+func (s *stripes) cell() *cell {
+	return &s.cells[((probe()^s.salt.Load())*0x9E3779B97F4A7C15>>32)&s.mask]
 }
 
 // sum reads every cell of s and its predecessors; concurrent Adds may or
@@ -68,16 +87,14 @@ func ceilPow2(n int) int {
 	return p
 }
 
-// probe returns a per-goroutine hash used to pick a stripe. It is the
-// address of a local variable: goroutine stacks are disjoint and at least
-// 2 KiB apart, so distinct goroutines get distinct, stable values without
-// goroutine-local storage. The address is only hashed, never dereferenced.
+// probe returns a per-goroutine value used to pick a stripe: the address
+// of a local variable, in units of 2 KiB. Goroutine stacks are disjoint and
+// at least 2 KiB apart, so distinct goroutines get distinct, stable values
+// without goroutine-local storage. The address is only hashed, never
+// dereferenced.
 //
 //go:nosplit
 func probe() uint64 {
 	var x byte
-	a := uint64(uintptr(unsafe.Pointer(&x)))
-	// Fibonacci hashing of the stack page spreads neighbouring stacks over
-	// the whole table; the top bits are the well-mixed ones.
-	return (a >> 11) * 0x9E3779B97F4A7C15 >> 32
+	return uint64(uintptr(unsafe.Pointer(&x))) >> 11
 }
