@@ -10,7 +10,11 @@
 //
 // It wires package shard (the striped counters and name table) to package
 // flush (batching, pipelining, exactly-once application) and adds cached,
-// singleflighted reads, options, lifecycle and stats.
+// singleflighted reads, options, lifecycle and stats. It also hands out
+// serial allocators (Serial, package serial) and windowed counters
+// (Windowed) whose closed windows one process at a time — the holder of
+// the rollup lease (StartRollup, package lease) — publishes exactly once
+// to a queue (package queue).
 //
 // Guarantees, while Redis is reachable: a delta added at time t is in
 // Redis by t + FlushInterval + one flush duration (Stats.MaxStaleness
