@@ -15,6 +15,10 @@ import (
 	"github.com/abacus-go/abacus/shard"
 )
 
+// keptWindows is how many windows back a Windowed keeps its counters in
+// the engine's table; older ones are deleted when a new window starts.
+const keptWindows = 16
+
 // DefaultWindowQueue is the queue that receives finalized window totals
 // when WindowOptions.Queue and RollupOptions.Queue are empty.
 const DefaultWindowQueue = "abacus-windows"
@@ -179,10 +183,13 @@ func (w *Windowed) roll(start int64) *shard.Counter {
 	}
 	if _, ok := w.regist[start]; !ok {
 		w.regist[start] = struct{}{}
-		// Forget windows long closed, keeping the map small.
+		// Forget windows long closed, keeping memory flat: their
+		// counters leave the table (a late Add creates a new one; the old
+		// one still flushes whatever it holds).
 		for s := range w.regist {
-			if s < start-16*w.size {
+			if s < start-keptWindows*w.size {
 				delete(w.regist, s)
+				w.e.table.Delete(w.counterName(s))
 			}
 		}
 		go w.register(start)

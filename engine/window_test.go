@@ -162,3 +162,32 @@ func TestWindowedInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowedMemoryStaysFlat walks a windowed counter through 200
+// windows: counters of windows long closed leave the table, and every
+// delta still reaches Redis.
+func TestWindowedMemoryStaysFlat(t *testing.T) {
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t)
+	ctx := context.Background()
+	e := newEngine(t, rdb, engine.Options{Namespace: prefix, FlushInterval: time.Hour})
+	w, err := e.Windowed("pv", engine.WindowOptions{Size: time.Second, QueuePrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.UnixMilli(1_800_000_000_000)
+	for i := range 200 {
+		w.AddAt(t0.Add(time.Duration(i)*time.Second), int64(i+1))
+	}
+	if n := e.Stats().Counters; n > 20 {
+		t.Fatalf("%d counters in memory after 200 windows; want at most about 17", n)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 100, 199} {
+		if got, _ := rdb.Get(ctx, w.Key(t0.Add(time.Duration(i)*time.Second))).Int64(); got != int64(i+1) {
+			t.Fatalf("window %d in Redis = %d; want %d", i, got, i+1)
+		}
+	}
+}

@@ -17,7 +17,9 @@ const tableShards = 64
 // open-addressing slot array through an atomic pointer; inserts take the
 // shard's mutex and replace the array when it grows. A reader holding an
 // old array still finds every name inserted before the swap, and a miss is
-// re-checked under the lock, so no name is ever created twice.
+// re-checked under the lock, so no name is ever created twice while it is
+// in the table. Delete leaves a tombstone that probes walk past; growing
+// drops them.
 type Table struct {
 	shards     [tableShards]tableShard
 	dirty      atomic.Pointer[Counter] // head of the lock-free dirty list
@@ -28,12 +30,14 @@ type Table struct {
 type tableShard struct {
 	slots atomic.Pointer[[]slot]
 	mu    sync.Mutex // serializes inserts into this shard
-	n     int        // guarded by mu
-	_     [cacheLine - 8 - 8 - 8]byte
+	n     int        // guarded by mu; live counters
+	used  int        // guarded by mu; slots holding a counter or a tombstone
+	_     [cacheLine - 8 - 8 - 8 - 8]byte
 }
 
 // slot holds a counter and its name's hash. The hash is stored before the
 // counter is published, so a reader that sees the counter sees the hash.
+// A deleted counter's slot holds tombstone.
 type slot struct {
 	hash    atomic.Uint64
 	counter atomic.Pointer[Counter]
@@ -69,20 +73,32 @@ func (t *Table) Get(name string) *Counter {
 	return t.insert(sh, h, name)
 }
 
+// tombstone marks a slot whose counter was deleted. It is never written.
+var tombstone = new(Counter)
+
 func (sh *tableShard) find(h uint64, name string) *Counter {
+	c, _, _ := sh.probe(h, name)
+	return c
+}
+
+// probe looks name up in the current slot array and returns its counter,
+// the array and the index, or a nil counter. The counter is the one the
+// probe matched: reading the slot again could see a tombstone or, after a
+// grow, another array.
+func (sh *tableShard) probe(h uint64, name string) (*Counter, []slot, uint64) {
 	p := sh.slots.Load()
 	if p == nil {
-		return nil
+		return nil, nil, 0
 	}
 	slots := *p
 	mask := uint64(len(slots) - 1)
 	for i := h & mask; ; i = (i + 1) & mask {
 		c := slots[i].counter.Load()
 		if c == nil {
-			return nil
+			return nil, nil, 0
 		}
-		if slots[i].hash.Load() == h && c.name == name {
-			return c
+		if c != tombstone && slots[i].hash.Load() == h && c.name == name {
+			return c, slots, i
 		}
 	}
 }
@@ -94,33 +110,55 @@ func (t *Table) insert(sh *tableShard, h uint64, name string) *Counter {
 		return c
 	}
 	p := sh.slots.Load()
-	// Keep the load factor at most 3/4 so probes stay short and an empty
-	// slot always ends a search.
-	if p == nil || (sh.n+1)*4 > len(*p)*3 {
+	// Keep the load factor (tombstones included) at most 3/4 so probes
+	// stay short and an empty slot always ends a search.
+	if p == nil || (sh.used+1)*4 > len(*p)*3 {
 		p = sh.grow(p)
 	}
 	c := &Counter{table: t, name: name}
 	put(*p, h, c)
 	sh.n++
+	sh.used++
 	t.size.Add(1)
 	return c
 }
 
-// grow publishes a slot array twice the size of old (or a first one)
-// holding every counter of old.
+// Delete removes the counter named name from the table and reports whether
+// it was there. The counter itself lives on for whoever holds it: Adds to
+// it are still drained, so nothing is lost, but Get returns a new counter
+// for the name from now on. Delete suits counters that are done with, such
+// as closed time windows.
+func (t *Table) Delete(name string) bool {
+	h := xxhash.Sum64String(name)
+	sh := &t.shards[h>>58]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c, slots, i := sh.probe(h, name) // under mu: the array is current
+	if c == nil {
+		return false
+	}
+	slots[i].counter.Store(tombstone)
+	sh.n--
+	t.size.Add(-1)
+	return true
+}
+
+// grow publishes a slot array for the live counters of old (or a first
+// one), twice the size unless tombstones made up much of old.
 func (sh *tableShard) grow(old *[]slot) *[]slot {
 	n := 16
-	if old != nil {
-		n = len(*old) * 2
+	for n*3 < (sh.n+1)*4*2 {
+		n *= 2
 	}
 	slots := make([]slot, n)
 	if old != nil {
 		for i := range *old {
-			if c := (*old)[i].counter.Load(); c != nil {
+			if c := (*old)[i].counter.Load(); c != nil && c != tombstone {
 				put(slots, (*old)[i].hash.Load(), c)
 			}
 		}
 	}
+	sh.used = sh.n
 	sh.slots.Store(&slots)
 	return &slots
 }
@@ -171,7 +209,7 @@ func (t *Table) Range(fn func(*Counter) bool) {
 			continue
 		}
 		for j := range *p {
-			if c := (*p)[j].counter.Load(); c != nil && !fn(c) {
+			if c := (*p)[j].counter.Load(); c != nil && c != tombstone && !fn(c) {
 				return
 			}
 		}

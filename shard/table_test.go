@@ -93,3 +93,123 @@ func heapInUse() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+func TestDelete(t *testing.T) {
+	tab := NewTable(0)
+	old := tab.Get("w@1")
+	old.Add(5)
+	if !tab.Delete("w@1") {
+		t.Fatal("Delete(w@1) = false; want true")
+	}
+	if tab.Delete("w@1") {
+		t.Fatal("second Delete(w@1) = true; want false")
+	}
+	if c := tab.Lookup("w@1"); c != nil {
+		t.Fatal("Lookup after Delete found the counter")
+	}
+	if tab.Len() != 0 {
+		t.Fatalf("Len() = %d after Delete; want 0", tab.Len())
+	}
+	// A holder of the deleted counter loses nothing: it is still drained.
+	old.Add(2)
+	fresh := tab.Get("w@1")
+	if fresh == old {
+		t.Fatal("Get after Delete returned the deleted counter")
+	}
+	fresh.Add(1)
+	var total int64
+	tab.Drain(func(c *Counter, d int64) { c.Settle(d); total += d })
+	if total != 8 {
+		t.Fatalf("drained %d; want 8 (5+2 from the deleted counter, 1 from the new)", total)
+	}
+}
+
+// TestDeleteKeepsTheTableSmall cycles 300,000 names through the table,
+// at most 1,000 alive at a time: tombstones must be dropped on growth, so
+// the slot arrays stay sized for the live names.
+func TestDeleteKeepsTheTableSmall(t *testing.T) {
+	tab := NewTable(0)
+	const live, total = 1000, 300_000
+	if testing.Short() {
+		t.Skip("cycles 300,000 names")
+	}
+	for i := range total {
+		tab.Get(fmt.Sprint("n", i))
+		if i >= live && !tab.Delete(fmt.Sprint("n", i-live)) {
+			t.Fatalf("Delete(n%d) = false", i-live)
+		}
+	}
+	if tab.Len() != live {
+		t.Fatalf("Len() = %d; want %d", tab.Len(), live)
+	}
+	slots := 0
+	for i := range tab.shards {
+		if p := tab.shards[i].slots.Load(); p != nil {
+			slots += len(*p)
+		}
+	}
+	if slots > 8*live {
+		t.Fatalf("%d slots for %d live names; tombstones are not reclaimed", slots, live)
+	}
+	for i := total - live; i < total; i++ {
+		if tab.Lookup(fmt.Sprint("n", i)) == nil {
+			t.Fatalf("live name n%d not found", i)
+		}
+	}
+}
+
+// TestConcurrentDeleteLosesNothing adds to names that another goroutine
+// keeps deleting: every Add is drained, from the table's counter or a
+// deleted one.
+func TestConcurrentDeleteLosesNothing(t *testing.T) {
+	tab := NewTable(0)
+	const writers, adds = 4, 20000
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range adds {
+				tab.Get(fmt.Sprint("n", i%10)).Add(1)
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	deleted := make(chan int)
+	go func() {
+		n := 0
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				deleted <- n
+				return
+			default:
+			}
+			if tab.Delete(fmt.Sprint("n", i%10)) {
+				n++
+			}
+		}
+	}()
+	var total int64
+	drain := func() { tab.Drain(func(c *Counter, d int64) { c.Settle(d); total += d }) }
+	drained := make(chan struct{})
+	go func() { // the flusher, draining while the writers and the deleter run
+		defer close(drained)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				drain()
+			}
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	n := <-deleted
+	<-drained
+	drain()
+	if total != writers*adds {
+		t.Fatalf("drained %d; want %d (with %d deletes racing)", total, writers*adds, n)
+	}
+}
