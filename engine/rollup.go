@@ -203,25 +203,16 @@ func (r *Rollup) run(ctx context.Context) {
 		KeyPrefix: r.keys.lease, AutoRenew: true, Now: r.e.opts.Now,
 		MinRetryDelay: min(lease.DefaultMinRetryDelay, r.opts.Interval), MaxRetryDelay: r.opts.Interval,
 	}
-	for ctx.Err() == nil {
-		l, err := lease.Acquire(ctx, r.e.rdb, rollupLease, r.opts.LeaseTTL, lo)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.report(fmt.Errorf("engine: rollup lease: %w", err))
-				time.Sleep(r.opts.Interval)
-			}
-			continue
-		}
-		r.owner.Store(true)
-		r.whileHeld(ctx, l)
-		r.owner.Store(false)
-		rctx, cancel := context.WithTimeout(context.Background(), r.opts.LeaseTTL)
-		_ = l.Release(rctx)
-		cancel()
-	}
+	lease.Hold(ctx, r.e.rdb, rollupLease, r.opts.LeaseTTL, lo, r.whileHeld, func(err error) {
+		r.report(fmt.Errorf("engine: rollup lease: %w", err))
+	})
 }
 
+// whileHeld finalizes due windows every Interval until ctx ends: when the
+// lease is lost or the Rollup stops.
 func (r *Rollup) whileHeld(ctx context.Context, l *lease.Lease) {
+	r.owner.Store(true)
+	defer r.owner.Store(false)
 	t := time.NewTicker(r.opts.Interval)
 	defer t.Stop()
 	for {
@@ -230,8 +221,6 @@ func (r *Rollup) whileHeld(ctx context.Context, l *lease.Lease) {
 		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-l.Done():
 			return
 		case <-t.C:
 		}

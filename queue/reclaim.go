@@ -17,22 +17,12 @@ const reclaimerLease = "reclaimer"
 // lease and, while holding it, sweeps every ReclaimInterval, until ctx
 // ends. Losing the lease sends it back to waiting.
 func (q *Queue) reclaimLoop(ctx context.Context) {
-	for ctx.Err() == nil {
-		l, err := lease.Acquire(ctx, q.rdb, reclaimerLease, q.opts.LeaseTTL, q.leaseOptions(q.opts.ReclaimInterval))
-		if err != nil {
-			if ctx.Err() == nil {
-				q.report(fmt.Errorf("queue %q: reclaimer lease: %w", q.name, err))
-				sleep(ctx, q.opts.ReclaimInterval)
-			}
-			continue
-		}
-		q.reclaimWhileHeld(ctx, l)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), q.opts.LeaseTTL)
-		_ = l.Release(rctx)
-		cancel()
-	}
+	lease.Hold(ctx, q.rdb, reclaimerLease, q.opts.LeaseTTL, q.leaseOptions(q.opts.ReclaimInterval),
+		q.reclaimWhileHeld, func(err error) { q.report(fmt.Errorf("queue %q: reclaimer lease: %w", q.name, err)) })
 }
 
+// reclaimWhileHeld sweeps every ReclaimInterval until ctx ends: when the
+// lease is lost or Consume returns.
 func (q *Queue) reclaimWhileHeld(ctx context.Context, l *lease.Lease) {
 	t := time.NewTicker(q.opts.ReclaimInterval)
 	defer t.Stop()
@@ -42,8 +32,6 @@ func (q *Queue) reclaimWhileHeld(ctx context.Context, l *lease.Lease) {
 		}
 		select {
 		case <-ctx.Done():
-			return
-		case <-l.Done():
 			return
 		case <-t.C:
 		}

@@ -1,0 +1,54 @@
+package lease
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Hold runs fn every time this process holds the lease name, until ctx
+// ends: it acquires the lease (waiting as Acquire does), calls fn with a
+// context that ends when the lease is lost or ctx ends, releases the lease
+// when fn returns, and contends again. It is the loop of a process that
+// should do some shared work whenever it is the one owner (a reclaimer, a
+// rollup): run it in every candidate process and one at a time does the
+// work. Use Options.AutoRenew so that a holder keeps the lease while fn
+// runs.
+//
+// Failures to acquire other than ctx ending (Redis unreachable, say) go
+// to onErr, which may be nil, and are retried after Options.MaxRetryDelay.
+func Hold(ctx context.Context, rdb redis.UniversalClient, name string, ttl time.Duration, opts Options,
+	fn func(ctx context.Context, l *Lease), onErr func(error)) {
+	retry := opts.MaxRetryDelay
+	if retry <= 0 {
+		retry = max(DefaultMaxRetryDelay, opts.MinRetryDelay)
+	}
+	for ctx.Err() == nil {
+		l, err := Acquire(ctx, rdb, name, ttl, opts)
+		if err != nil {
+			if ctx.Err() == nil {
+				if onErr != nil {
+					onErr(err)
+				}
+				t := time.NewTimer(retry)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
+				}
+				t.Stop()
+			}
+			continue
+		}
+		held, cancel := context.WithCancel(l.Context())
+		stop := context.AfterFunc(ctx, cancel)
+		fn(held, l)
+		stop()
+		cancel()
+		// Release even when ctx has ended, so another process takes over
+		// without waiting out the TTL.
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), ttl)
+		_ = l.Release(rctx)
+		rcancel()
+	}
+}
