@@ -12,16 +12,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/redisproc"
 )
 
 // Required reports whether REQUIRE_REDIS asks for Redis tests to fail
@@ -76,110 +74,42 @@ type Options struct {
 	Args []string
 }
 
-// Server is a redis-server process owned by a test. It is not safe for
-// concurrent use.
+// Server is a redis-server process owned by a test (see package
+// redisproc). It is not safe for concurrent use.
 type Server struct {
 	Addr string
 	Port int
 	Dir  string
 
-	t      testing.TB
-	opts   Options
-	cmd    *exec.Cmd
-	exited chan error // receives the process's exit once
+	t    testing.TB
+	proc *redisproc.Server
 }
 
-// Start spawns a redis-server on a free loopback port. It skips or fails
-// (see Unavailable) when redis-server is not on PATH or does not start.
+// Start spawns a redis-server on a free loopback port, stopped when the
+// test ends. It skips or fails (see Unavailable) when redis-server is not
+// on PATH or does not start.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	if _, err := exec.LookPath("redis-server"); err != nil {
 		Unavailable(t, "redis-server not on PATH")
 	}
-	_ = bin // LookPath only tells us whether to skip; exec finds it again
-	s := &Server{t: t, opts: opts, Dir: t.TempDir()}
-	for attempt := 0; ; attempt++ {
-		s.Port = FreePort(t)
-		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
-		err := s.start()
-		if err == nil {
-			break
-		}
-		if attempt == 3 {
-			Unavailable(t, "redis-server did not start: %v", err)
-		}
+	dir := t.TempDir()
+	proc, err := redisproc.Start(redisproc.Options{Dir: dir, AppendOnly: opts.AppendOnly, Args: opts.Args})
+	if err != nil {
+		Unavailable(t, "%v", err)
 	}
-	t.Cleanup(s.kill)
-	return s
+	t.Cleanup(proc.Kill)
+	return &Server{Addr: proc.Addr, Port: proc.Port, Dir: dir, t: t, proc: proc}
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := redisproc.FreePort()
 	if err != nil {
 		t.Fatalf("free port: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func (s *Server) args() []string {
-	a := []string{
-		"--port", strconv.Itoa(s.Port),
-		"--bind", "127.0.0.1",
-		"--dir", s.Dir,
-		"--save", "",
-		"--daemonize", "no",
-		"--logfile", filepath.Join(s.Dir, "redis.log"),
-	}
-	if s.opts.AppendOnly {
-		a = append(a, "--appendonly", "yes", "--appendfsync", "always")
-	} else {
-		a = append(a, "--appendonly", "no")
-	}
-	return append(a, s.opts.Args...)
-}
-
-func (s *Server) start() error {
-	cmd := exec.Command("redis-server", s.args()...)
-	cmd.Dir = s.Dir
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-			return fmt.Errorf("exited: %v\n%s", err, tail(string(log), 800))
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			s.cmd, s.exited = cmd, exited
-			return nil
-		}
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			return fmt.Errorf("no PING reply within 10s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
+	return port
 }
 
 // Client returns a new client for s, closed when the test ends.
@@ -193,44 +123,22 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 func (s *Server) URL() string { return "redis://" + s.Addr }
 
 // Stop shuts the server down; with AppendOnly its data survives a Restart.
-func (s *Server) Stop() {
-	s.t.Helper()
-	if s.cmd == nil {
-		return
-	}
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
-	// SHUTDOWN closes the connection instead of replying; its error is expected.
-	c.Shutdown(context.Background())
-	c.Close()
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
-	s.cmd = nil
-}
+func (s *Server) Stop() { s.proc.Stop() }
 
 // Kill ends the server with SIGKILL: whatever it had not persisted is gone.
-func (s *Server) Kill() {
-	if s.cmd != nil {
-		s.cmd.Process.Kill()
-		<-s.exited
-		s.cmd = nil
-	}
-}
-
-func (s *Server) kill() { s.Kill() }
+func (s *Server) Kill() { s.proc.Kill() }
 
 // Restart starts the server again on the same port and directory.
 func (s *Server) Restart() {
 	s.t.Helper()
-	var err error
-	for attempt := 0; attempt < 50; attempt++ {
-		if err = s.start(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond) // the port may linger briefly
+	if err := s.proc.Restart(); err != nil {
+		s.t.Fatal(err)
 	}
-	s.t.Fatalf("redis-server restart on %s: %v", s.Addr, err)
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

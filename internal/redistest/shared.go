@@ -4,15 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/redisproc"
 )
 
 // Shared returns the URL of a Redis for a whole test binary, for code that
@@ -36,35 +33,12 @@ func Shared() (url string, stop func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	proc, err := redisproc.Start(redisproc.Options{Dir: dir})
 	if err != nil {
 		os.RemoveAll(dir)
 		return "", nil, err
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--dir", dir, "--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log"))
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
-	}
-	stop = func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		os.RemoveAll(dir)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	for deadline := time.Now().Add(10 * time.Second); c.Ping(context.Background()).Err() != nil; {
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("redis-server on %s did not answer PING", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "redis://" + addr, stop, nil
+	return "redis://" + proc.Addr, func() { proc.Kill(); os.RemoveAll(dir) }, nil
 }
 
 // MainWithRedis is a TestMain body for packages whose Example functions

@@ -8,17 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/internal/fakeredis"
+	"github.com/abacus-go/abacus/internal/redisproc"
 )
 
 // Kind says where a Target's Redis came from.
@@ -56,7 +52,7 @@ func Open(ctx context.Context, url string, log io.Writer) (*Target, error) {
 		}
 		return finish(ctx, &Target{Kind: URL, Addr: opts.Addr, opts: opts, close: func() {}})
 	}
-	t, err := spawn(ctx)
+	t, err := spawn()
 	if err == nil {
 		return finish(ctx, t)
 	}
@@ -111,77 +107,19 @@ func (t *Target) String() string {
 
 // spawn starts redis-server on a free loopback port in a temporary
 // directory, without persistence, and waits for it to answer.
-func spawn(ctx context.Context) (*Target, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, err
-	}
+func spawn() (*Target, error) {
 	dir, err := os.MkdirTemp("", "abacus-bench-")
 	if err != nil {
 		return nil, err
 	}
-	var last error
-	for range 3 {
-		port, err := freePort()
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--dir", dir, "--save", "", "--appendonly", "no", "--daemonize", "no",
-			"--logfile", filepath.Join(dir, "redis.log"))
-		cmd.SysProcAttr = childAttr() // dies with us where the OS allows
-		if err := cmd.Start(); err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		stop := func() {
-			cmd.Process.Kill()
-			<-exited
-			os.RemoveAll(dir)
-		}
-		if last = waitPing(ctx, addr, exited); last == nil {
-			return &Target{Kind: Spawned, Addr: addr, opts: &redis.Options{Addr: addr}, close: stop}, nil
-		}
-		cmd.Process.Kill()
-		<-exited
-	}
-	os.RemoveAll(dir)
-	return nil, fmt.Errorf("redis-server did not start: %w", last)
-}
-
-func waitPing(ctx context.Context, addr string, exited <-chan struct{}) error {
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		err := c.Ping(pctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-exited:
-			return errors.New("exited at start (port taken?)")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no PING reply within 5s: %w", err)
-		}
-	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	proc, err := redisproc.Start(redisproc.Options{Dir: dir})
 	if err != nil {
-		return 0, err
+		os.RemoveAll(dir)
+		return nil, err
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	stop := func() {
+		proc.Kill()
+		os.RemoveAll(dir)
+	}
+	return &Target{Kind: Spawned, Addr: proc.Addr, opts: &redis.Options{Addr: proc.Addr}, close: stop}, nil
 }
