@@ -35,10 +35,10 @@ func TestClusterExactTotals(t *testing.T) {
 	result := make(chan map[string]int64)
 	go func() { result <- hammer(engines, 8, 10000, 1<<40, stop, nil) }()
 
-	waitFor(t, "flushes before the restart", func() bool { return engines[0].Stats().KeysFlushed > 10000 })
+	redistest.WaitFor(t, "flushes before the restart", func() bool { return engines[0].Stats().KeysFlushed > 10000 })
 	cluster.RestartNode(1)
 	before := engines[0].Stats().KeysFlushed
-	waitFor(t, "flushes after the restart", func() bool { return engines[0].Stats().KeysFlushed > before+10000 })
+	redistest.WaitFor(t, "flushes after the restart", func() bool { return engines[0].Stats().KeysFlushed > before+10000 })
 	close(stop)
 	want := <-result
 

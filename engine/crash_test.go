@@ -129,7 +129,7 @@ func TestCrashLosesAtMostOneInterval(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, "the writer's first flushes", func() bool {
+	redistest.WaitFor(t, "the writer's first flushes", func() bool {
 		n, _ := rdb.Get(context.Background(), ns+"c0").Int64()
 		return n > 0
 	})

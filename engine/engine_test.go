@@ -177,14 +177,14 @@ func TestOutageAddsKeepWorkingAndTotalsStayExact(t *testing.T) {
 	result := make(chan map[string]int64)
 	go func() { result <- hammer([]*engine.Engine{e}, 4, 1000, 1<<40, stop, &progress) }()
 
-	waitFor(t, "flushes before the outage", func() bool { return e.Stats().KeysFlushed > 0 })
+	redistest.WaitFor(t, "flushes before the outage", func() bool { return e.Stats().KeysFlushed > 0 })
 	srv.Stop()
 	during := progress.Load()
 	time.Sleep(2 * time.Second)
 	addsDuringOutage := progress.Load() - during
 	failedDuring := e.Stats().FailedFlushes
 	srv.Restart()
-	waitFor(t, "flushes after the outage", func() bool { return e.Stats().LastError == nil || e.Stats().PendingBatches == 0 })
+	redistest.WaitFor(t, "flushes after the outage", func() bool { return e.Stats().LastError == nil || e.Stats().PendingBatches == 0 })
 	close(stop)
 	want := <-result
 	closeOrFail(t, e)
@@ -300,7 +300,7 @@ func TestDeltaReachesRedisWithoutFlush(t *testing.T) {
 	e := newEngine(t, rdb, engine.Options{Namespace: ns, FlushInterval: 50 * time.Millisecond})
 	c, _ := e.Counter("pv")
 	c.Add(42)
-	waitFor(t, "the delta in Redis", func() bool {
+	redistest.WaitFor(t, "the delta in Redis", func() bool {
 		n, _ := rdb.Get(context.Background(), ns+"pv").Int64()
 		return n == 42
 	})
@@ -456,15 +456,4 @@ func TestAtLeastOnceDelivery(t *testing.T) {
 	want := hammer([]*engine.Engine{e}, 4, 500, 5000, nil, nil)
 	closeOrFail(t, e)
 	checkTotals(t, rdb, ns, want)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

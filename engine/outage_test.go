@@ -31,8 +31,8 @@ func TestLongOutageMemoryStaysBounded(t *testing.T) {
 	var adds atomic.Int64
 	result := make(chan map[string]int64)
 	go func() { result <- hammer([]*engine.Engine{e}, 8, 100000, 1<<40, stop, &adds) }()
-	waitFor(t, "all keys created", func() bool { return e.Stats().Counters == 100000 })
-	waitFor(t, "a flush of them", func() bool { return e.Stats().KeysFlushed >= 100000 })
+	redistest.WaitFor(t, "all keys created", func() bool { return e.Stats().Counters == 100000 })
+	redistest.WaitFor(t, "a flush of them", func() bool { return e.Stats().KeysFlushed >= 100000 })
 
 	srv.Stop()
 	start := time.Now()

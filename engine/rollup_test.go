@@ -49,7 +49,7 @@ func TestRollupOnlyLeaseHolderFinalizes(t *testing.T) {
 	}
 	keys := queue.KeysFor(prefix, "q")
 	pending := keys.Ready[:len(keys.Ready)-len("ready")] + "windows:pending"
-	untilTrue(t, "window registered", func() bool { return rdb.ZCard(ctx, pending).Val() == 1 })
+	redistest.WaitFor(t, "window registered", func() bool { return rdb.ZCard(ctx, pending).Val() == 1 })
 	clk.Set(clk.Now().Add(2 * time.Minute))
 
 	other, err := lease.TryAcquire(ctx, rdb, "rollup", time.Minute, lease.Options{KeyPrefix: keys.Ready[:len(keys.Ready)-len("ready")] + "rollup:"})
@@ -68,7 +68,7 @@ func TestRollupOnlyLeaseHolderFinalizes(t *testing.T) {
 	if err := other.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
-	untilTrue(t, "window finalized after the lease was freed", func() bool { return r.Finalized() == 1 })
+	redistest.WaitFor(t, "window finalized after the lease was freed", func() bool { return r.Finalized() == 1 })
 	recs, _ := published(t, rdb, keys.Ready)
 	if len(recs) != 1 || recs[0].Total != 42 || recs[0].Name != "orders" {
 		t.Fatalf("published %+v; want one record of orders with total 42", recs)
@@ -86,7 +86,7 @@ func TestCloseStopsRollups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	untilTrue(t, "the rollup lease taken", r.Owner)
+	redistest.WaitFor(t, "the rollup lease taken", r.Owner)
 	closeOrFail(t, e)
 	if r.Owner() {
 		t.Fatal("Rollup still owns the lease after Close")

@@ -144,7 +144,7 @@ func TestWindowsExactlyOnceAcrossFailover(t *testing.T) {
 	dir := t.TempDir()
 
 	owner := startWindowChild(t, "rollup", srv.Addr, prefix, 0, "")
-	untilTrue(t, "the rollup child holds the lease", func() bool {
+	redistest.WaitFor(t, "the rollup child holds the lease", func() bool {
 		n, _ := rdb.Keys(ctx, prefix+"*rollup:{rollup}").Result()
 		return len(n) == 1
 	})
@@ -153,13 +153,13 @@ func TestWindowsExactlyOnceAcrossFailover(t *testing.T) {
 	for i := range writers {
 		writers[i] = startWindowChild(t, "writer", srv.Addr, prefix, t0, filepath.Join(dir, fmt.Sprint("w", i)))
 	}
-	untilTrue(t, "the first window published", func() bool { return rdb.LLen(ctx, keys.Ready).Val() >= 1 })
+	redistest.WaitFor(t, "the first window published", func() bool { return rdb.LLen(ctx, keys.Ready).Val() >= 1 })
 	owner.cmd.Process.Signal(syscall.SIGKILL)
 	<-owner.done
 	killed := time.Now()
 	t.Logf("rollup owner killed %v after t0, %d window(s) published", killed.Sub(time.UnixMilli(t0)).Round(time.Millisecond), rdb.LLen(ctx, keys.Ready).Val())
-	untilTrue(t, "every window published", func() bool { return rdb.LLen(ctx, keys.Ready).Val() >= winCount })
-	untilTrue(t, "writers reported", func() bool {
+	redistest.WaitFor(t, "every window published", func() bool { return rdb.LLen(ctx, keys.Ready).Val() >= winCount })
+	redistest.WaitFor(t, "writers reported", func() bool {
 		for _, w := range writers {
 			if _, err := os.Stat(w.out); err != nil {
 				return false

@@ -54,15 +54,6 @@ func published(t *testing.T, rdb redis.UniversalClient, readyKey string) (recs [
 	return recs, ids
 }
 
-func untilTrue(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for limit := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(limit) {
-			t.Fatalf("still waiting for %s", what)
-		}
-	}
-}
-
 func TestWindowedFinalizedOnce(t *testing.T) {
 	rdb := redistest.Client(t)
 	ctx := context.Background()
@@ -85,7 +76,7 @@ func TestWindowedFinalizedOnce(t *testing.T) {
 		t.Fatalf("Value(window 2) = %d, %v; want 12", v, err)
 	}
 	keys := queue.KeysFor(prefix, "pv")
-	untilTrue(t, "both windows registered", func() bool { return rdb.ZCard(ctx, keys.Ready[:len(keys.Ready)-5]+"windows:pending").Val() == 2 })
+	redistest.WaitFor(t, "both windows registered", func() bool { return rdb.ZCard(ctx, keys.Ready[:len(keys.Ready)-5]+"windows:pending").Val() == 2 })
 
 	r, err := e.StartRollup(ctx, engine.RollupOptions{QueuePrefix: prefix, Queue: "pv", Grace: 100 * time.Millisecond, Interval: 5 * time.Millisecond})
 	if err != nil {
@@ -94,9 +85,9 @@ func TestWindowedFinalizedOnce(t *testing.T) {
 	defer r.Stop()
 	// Window 2 is still open: only window 1 may be finalized.
 	clk.Set(time.UnixMilli(1_700_000_002_050))
-	untilTrue(t, "window 1 finalized", func() bool { return r.Finalized() == 1 })
+	redistest.WaitFor(t, "window 1 finalized", func() bool { return r.Finalized() == 1 })
 	clk.Set(time.UnixMilli(1_700_000_002_100))
-	untilTrue(t, "window 2 finalized", func() bool { return r.Finalized() == 2 })
+	redistest.WaitFor(t, "window 2 finalized", func() bool { return r.Finalized() == 2 })
 
 	recs, ids := published(t, rdb, keys.Ready)
 	want := []engine.WindowRecord{
@@ -119,7 +110,7 @@ func TestWindowedFinalizedOnce(t *testing.T) {
 	e2 := newEngine(t, rdb, engine.Options{Namespace: prefix, Now: clk.Now})
 	w2, _ := e2.Windowed("pv:/home", wo)
 	w2.AddAt(time.UnixMilli(1_700_000_000_500), 1)
-	untilTrue(t, "late registration dropped", func() bool {
+	redistest.WaitFor(t, "late registration dropped", func() bool {
 		return rdb.ZCard(ctx, keys.Ready[:len(keys.Ready)-5]+"windows:pending").Val() == 0 && rdb.Exists(ctx, w.Key(time.UnixMilli(1_700_000_000_000))).Val() == 1
 	})
 	r.Stop()

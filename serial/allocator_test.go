@@ -45,22 +45,11 @@ func (c *fakeClock) Advance(d time.Duration) {
 // quiesce waits until a has no fetch in flight.
 func quiesce(t testing.TB, a *Allocator) {
 	t.Helper()
-	waitFor(t, "the fetch in flight", func() bool {
+	redistest.WaitFor(t, "the fetch in flight", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		return a.inflight == nil
 	})
-}
-
-// waitFor polls cond until it holds; the test's own timeout bounds it.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for i := 0; !cond(); i++ {
-		if i%1000 == 999 {
-			t.Logf("still waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestNextIsSequentialOnAFreshKey(t *testing.T) {
@@ -260,7 +249,7 @@ func TestNextHonoursContextWhileWaiting(t *testing.T) {
 			_, err := a.Next(ctx)
 			errc <- err
 		}()
-		waitFor(t, "the caller to wait", func() bool { return a.Stats().Waits >= 1 })
+		redistest.WaitFor(t, "the caller to wait", func() bool { return a.Stats().Waits >= 1 })
 		cancel()
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Errorf("Next() error = %v; want context.Canceled", err)

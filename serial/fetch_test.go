@@ -81,7 +81,7 @@ func startReplicated(t *testing.T) (master, replica *redistest.Server) {
 
 func waitOnline(t *testing.T, master *redis.Client) {
 	t.Helper()
-	waitFor(t, "the replica to come online", func() bool {
+	redistest.WaitFor(t, "the replica to come online", func() bool {
 		info, err := master.Info(context.Background(), "replication").Result()
 		return err == nil && strings.Contains(info, "state=online")
 	})

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/abacus-go/abacus/internal/redistest"
 )
 
 func TestChaosInjectsEveryFaultAndLosesNoAckedWrite(t *testing.T) {
@@ -58,7 +60,7 @@ func TestChaosInjectsEveryFaultAndLosesNoAckedWrite(t *testing.T) {
 	if got < acked || got > attempts {
 		t.Fatalf("n = %d after %d acked of %d INCR attempts; want within [acked, attempts]", got, acked, attempts)
 	}
-	eventually(t, "PING through the proxy once Chaos returned", func() bool {
+	redistest.WaitFor(t, "PING through the proxy once Chaos returned", func() bool {
 		return c.Ping(context.Background()).Err() == nil
 	})
 }

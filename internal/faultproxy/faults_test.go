@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/redistest"
 )
 
 func TestDropNextReplyAppliesButLosesReply(t *testing.T) {
@@ -39,7 +41,7 @@ func TestStallRepliesTimesOutAppliedCommand(t *testing.T) {
 	if n, err := c.Incr(ctx, "n").Result(); !isTimeout(err) {
 		t.Fatalf("INCR n during stall = %d, %v; want a timeout", n, err)
 	}
-	eventually(t, "GET n direct = 1 (the stalled INCR was applied)", func() bool {
+	redistest.WaitFor(t, "GET n direct = 1 (the stalled INCR was applied)", func() bool {
 		got, err := direct.Get(ctx, "n").Int()
 		return err == nil && got == 1
 	})
@@ -124,7 +126,7 @@ func TestCutAllBreaksBlockingCommand(t *testing.T) {
 
 	errc := make(chan error, 1)
 	go func() { errc <- c.BLPop(ctx, 0, "q").Err() }() // blocks forever unless cut
-	eventually(t, "BLPOP blocked on the server", func() bool { return blockedClients(t, direct) == "1" })
+	redistest.WaitFor(t, "BLPOP blocked on the server", func() bool { return blockedClients(t, direct) == "1" })
 
 	p.CutAll()
 	select {
@@ -136,7 +138,7 @@ func TestCutAllBreaksBlockingCommand(t *testing.T) {
 		t.Fatalf("BLPOP still blocked %v after CutAll", eventuallyWithin)
 	}
 	// The server side was reset too: nobody is left waiting to pop q.
-	eventually(t, "server dropped the blocked client", func() bool { return blockedClients(t, direct) == "0" })
+	redistest.WaitFor(t, "server dropped the blocked client", func() bool { return blockedClients(t, direct) == "0" })
 	if err := direct.LPush(ctx, "q", "m").Err(); err != nil {
 		t.Fatal(err)
 	}

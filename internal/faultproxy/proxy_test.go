@@ -51,18 +51,6 @@ func connected(t *testing.T, p *Proxy, readTimeout time.Duration) *redis.Client 
 	return c
 }
 
-// eventually fails t unless cond holds within eventuallyWithin.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(eventuallyWithin)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", eventuallyWithin, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // isTimeout reports whether err is a network timeout.
 func isTimeout(err error) bool {
 	var ne net.Error
@@ -141,5 +129,5 @@ func TestProxyTargetDown(t *testing.T) {
 	if err := c.Ping(context.Background()).Err(); err == nil {
 		t.Fatal("PING through a proxy to a dead target succeeded")
 	}
-	eventually(t, "Stats().DialErrors >= 1", func() bool { return p.Stats().DialErrors >= 1 })
+	redistest.WaitFor(t, "Stats().DialErrors >= 1", func() bool { return p.Stats().DialErrors >= 1 })
 }
