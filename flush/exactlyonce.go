@@ -161,6 +161,7 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 	// its own.
 	eval := f.noScript
 	f.noScript = false
+	var resent, dups uint64
 	for i, b := range chunk {
 		keys, args := b.keysAndArgs(f.floor[b.group], f.opts.RecordTTL, f.opts.KeyTTL)
 		if eval {
@@ -169,16 +170,19 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 			cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
 		}
 		if b.sent > 0 {
-			f.stats.update(func(s *Stats) { s.Resent++ })
+			resent++
 		}
 		b.sent++
 	}
-	_, err = pipe.Exec(ctx)
-	f.stats.update(func(s *Stats) {
-		s.RoundTrips++
-		s.Commands += uint64(len(chunk))
-	})
-	err = nil
+	pipe.Exec(ctx) // errors are read per command below
+	defer func() {
+		f.stats.update(func(s *Stats) {
+			s.RoundTrips++
+			s.Commands += uint64(len(chunk))
+			s.Resent += resent
+			s.Duplicates += dups
+		})
+	}()
 	for i, b := range chunk {
 		v, cerr := cmds[i].Result()
 		if cerr != nil {
@@ -199,7 +203,7 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 			continue
 		}
 		if r.outcome == outcomeDuplicate {
-			f.stats.update(func(s *Stats) { s.Duplicates++ })
+			dups++
 		}
 		f.floor[b.group] = max(f.floor[b.group], b.seq)
 		keyErrs = append(keyErrs, f.settle(b, r.failed)...)
