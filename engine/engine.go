@@ -85,7 +85,7 @@ func (e *Engine) Counter(name string) (*Counter, error) {
 
 // Add adds delta to the counter named name.
 func (e *Engine) Add(name string, delta int64) error {
-	if len(name) == 0 || len(name) > MaxNameLen {
+	if !validName(name) {
 		return checkName(name)
 	}
 	if e.closed.Load() {

@@ -14,6 +14,11 @@ var ErrClosed = errors.New("engine: closed")
 // than MaxNameLen bytes.
 var ErrInvalidName = errors.New("engine: invalid counter name")
 
+// validName reports whether name is a valid counter name; it inlines, so
+// the hot path can test a name without a call.
+func validName(name string) bool { return name != "" && len(name) <= MaxNameLen }
+
+// checkName returns the error for an invalid name, nil for a valid one.
 func checkName(name string) error {
 	switch {
 	case name == "":

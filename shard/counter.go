@@ -7,7 +7,8 @@ import (
 
 // Counter is a write-behind int64 counter. Its zero value is not usable:
 // counters come from Table.Get. It is safe for concurrent use: Add from any
-// number of goroutines, Drain/Settle/Restore from one flusher at a time.
+// number of goroutines, Table.Drain, Settle and Restore from one flusher at
+// a time.
 type Counter struct {
 	base     atomic.Int64            // the single cell of an uncontended counter
 	stripes  atomic.Pointer[stripes] // non-nil once contention was seen
@@ -81,7 +82,7 @@ func (c *Counter) Load() int64 {
 }
 
 // Unflushed returns Load plus the in-flight amount: everything added that
-// has not been Settled. It is exact only while no Drain, Settle or Restore
+// has not been Settled. It is exact only while no drain, Settle or Restore
 // of c runs concurrently; callers that need that serialize them.
 func (c *Counter) Unflushed() int64 { return c.Load() + c.inflight.Load() }
 

@@ -10,7 +10,7 @@
 //
 // Counters are built for write-behind. Add marks a counter dirty and the
 // Table keeps dirty counters on a lock-free list, so a flusher visits only
-// what changed. Drain moves the accumulated delta out of the cells with
+// what changed. Table.Drain moves the accumulated delta out of the cells with
 // atomic swaps (an Add racing with Drain lands either in this drain or the
 // next, never nowhere) into the counter's in-flight amount, where it stays
 // until the caller Settles it (written remotely) or Restores it (not
