@@ -11,6 +11,19 @@ type Delta struct {
 	Key string
 	N   int64
 	Ref any
+	// Register, when not nil, is added to a sorted set in the same atomic
+	// step that applies the delta, so that whatever indexes the key (the
+	// windows a rollup must finalize) cannot miss it. On Redis Cluster its
+	// Set must hash to Key's slot.
+	Register *Registration
+}
+
+// Registration is a sorted-set member added with ZADD NX (an existing
+// member keeps its score), so sending it again is harmless.
+type Registration struct {
+	Set    string
+	Member string
+	Score  float64
 }
 
 // Source is where a Flusher takes deltas from and gives them back to.
@@ -19,7 +32,8 @@ type Source interface {
 	// Drain appends the pending non-zero deltas to dst, one per key, and
 	// returns it. Drained deltas are in flight until Settled or Restored.
 	Drain(dst []Delta) []Delta
-	// Settle is given deltas Redis has applied.
+	// Settle is given deltas Redis has applied, and deltas that are in
+	// doubt for good (see ErrRecordLost): in flight no more.
 	Settle(ds []Delta)
 	// Restore is given deltas that were not applied and never will be as
 	// sent (never sent, or refused for their key), to be drained again.
@@ -34,19 +48,29 @@ type batch struct {
 	record string // writer record key
 	seq    uint64
 	deltas []Delta
-	since  time.Time // drain before the one that produced it: its deltas are no older
+	since  time.Time // its deltas are no older than this
 	sent   int       // how many times it was sent
 }
 
-func (b *batch) keysAndArgs(floor uint64, recordTTL, keyTTL time.Duration) ([]string, []any) {
+func (b *batch) keysAndArgs(floor uint64, keyTTL time.Duration) ([]string, []any) {
 	keys := make([]string, 0, len(b.deltas)+1)
-	args := make([]any, 0, len(b.deltas)+4)
+	args := make([]any, 0, len(b.deltas)+5)
+	resend := "0"
+	if b.sent > 0 {
+		resend = "1"
+	}
 	keys = append(keys, b.record)
 	args = append(args, strconv.FormatUint(b.seq, 10), strconv.FormatUint(floor, 10),
-		recordTTL.Milliseconds(), keyTTL.Milliseconds())
+		resend, keyTTL.Milliseconds(), len(b.deltas))
 	for _, d := range b.deltas {
 		keys = append(keys, d.Key)
 		args = append(args, d.N)
+	}
+	for _, d := range b.deltas {
+		if r := d.Register; r != nil {
+			keys = append(keys, r.Set)
+			args = append(args, len(keys), r.Score, r.Member)
+		}
 	}
 	return keys, args
 }

@@ -19,12 +19,19 @@
 //
 // On Redis Cluster a script may only touch one hash slot, so batches are
 // grouped per slot and each (writer, slot) has its own record, placed in
-// that slot with a hash tag. Records expire RecordTTL after the writer's
-// last batch, so writers that come and go leave no garbage behind.
+// that slot with a hash tag.
 //
-// Exactly-once holds as long as an unknown outcome is resolved within
-// RecordTTL (default one hour): a record that expired while its batch was
-// in doubt can no longer tell a duplicate apart.
+// Records carry no Redis TTL, so that no eviction policy removes them
+// ahead of the counters they protect; CollectRecords deletes the records of
+// writers idle for RecordTTL (default one hour), by Redis' own clock. A
+// batch in doubt whose record vanished anyway (an allkeys-* eviction, a
+// restart without persistence, a lossy failover) is not resent: it yields
+// a *LostError (errors.Is ErrRecordLost) naming its deltas. CheckEviction
+// tells whether the server's maxmemory policy can evict abacus' state.
+//
+// A writer ID is unique to its Flusher: Options.WriterID is only a label,
+// so no configuration can make two writers take each other's batches for
+// duplicates.
 //
 // # At-least-once
 //
@@ -36,7 +43,12 @@
 //
 // A key Redis refuses (WRONGTYPE, a non-integer value, INCRBY overflow)
 // yields a *KeyError; its delta goes back to the Source and every other key
-// is still applied. Transport failures leave batches pending and are
+// is still applied. Background flushes send a refused key again only after
+// a backoff that doubles per refusal up to MaxKeyBackoff, so a poisoned key
+// costs one command and one OnError call per backoff, not per Interval.
+// A server error that refuses a whole batch is wrapped with its sentinel
+// (ErrOutOfMemory, ErrReadOnly, ErrNoScript, ...), and the first one a
+// flush met is the one reported. Transport failures leave batches pending and are
 // retried with exponential backoff; the Source keeps accumulating, so
 // memory grows with the number of distinct keys, not with the outage.
 package flush

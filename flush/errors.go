@@ -16,6 +16,61 @@ var (
 	ErrWrongType = errors.New("flush: key holds the wrong kind of value")
 )
 
+// Errors the server can refuse a whole batch with. A flush error wraps
+// the matching one next to the server's own message, so errors.Is tells
+// the cause even when later batches were refused only because an earlier
+// one was (see ErrPending).
+var (
+	// ErrOutOfMemory: Redis is at maxmemory and its policy (noeviction)
+	// refuses writes.
+	ErrOutOfMemory = errors.New("flush: redis out of memory")
+	// ErrReadOnly: the server is a read-only replica (often a failover in
+	// progress, or a client pointed at a replica).
+	ErrReadOnly = errors.New("flush: redis is a read-only replica")
+	// ErrNoScript: the server did not have the script cached; the batch is
+	// resent with EVAL at once, so this is seen only if that fails too.
+	ErrNoScript = errors.New("flush: script not cached")
+	// ErrBusy: another script is running too long on the server.
+	ErrBusy = errors.New("flush: redis busy running a script")
+	// ErrLoading: the server is loading its dataset after a restart.
+	ErrLoading = errors.New("flush: redis loading its dataset")
+	// ErrMasterDown: a replica lost its master (replica-serve-stale-data no).
+	ErrMasterDown = errors.New("flush: redis master down")
+	// ErrClusterDown: the cluster cannot serve the key's slot.
+	ErrClusterDown = errors.New("flush: redis cluster down")
+	// ErrNoReplicas: fewer replicas than min-replicas-to-write are in sync.
+	ErrNoReplicas = errors.New("flush: not enough redis replicas")
+)
+
+// serverErrors maps a Redis error prefix to its sentinel.
+var serverErrors = []struct {
+	prefix string
+	err    error
+}{
+	{"OOM", ErrOutOfMemory},
+	{"READONLY", ErrReadOnly},
+	{"NOSCRIPT", ErrNoScript},
+	{"BUSY", ErrBusy},
+	{"LOADING", ErrLoading},
+	{"MASTERDOWN", ErrMasterDown},
+	{"CLUSTERDOWN", ErrClusterDown},
+	{"NOREPLICAS", ErrNoReplicas},
+}
+
+// classify wraps err with the sentinel of its Redis error prefix, if any.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, s := range serverErrors {
+		if strings.HasPrefix(msg, s.prefix) {
+			return fmt.Errorf("%w: %w", s.err, err)
+		}
+	}
+	return err
+}
+
 // ErrPending is wrapped by the error of a flush that left batches whose
 // outcome is not yet known; they are sent again on the next flush.
 var ErrPending = errors.New("flush: batches pending")
@@ -23,16 +78,49 @@ var ErrPending = errors.New("flush: batches pending")
 // ErrInvalidOptions is wrapped by the error New returns for bad Options.
 var ErrInvalidOptions = errors.New("flush: invalid options")
 
+// ErrUnsupportedClient is returned by New for a client that cannot keep a
+// batch's keys together: a *redis.Ring shards keys on the client side,
+// where a script call is routed by its first key only.
+var ErrUnsupportedClient = errors.New("flush: unsupported redis client (use a Client, a failover Client or a ClusterClient)")
+
+// ErrRecordLost is wrapped by *LostError: Redis lost the writer record that
+// made a batch in doubt safe to resend.
+var ErrRecordLost = errors.New("flush: writer record lost while a batch was in doubt")
+
+// LostError reports a batch that may or may not have been applied and can
+// no longer be resent safely: its writer record vanished from Redis (an
+// eviction, a restart without persistence, a failover to a replica that
+// missed it). The batch was not sent again, since that could count it
+// twice; its deltas left the Source and are listed here, for the
+// operator to reconcile.
+type LostError struct {
+	Record string
+	Seq    uint64
+	Deltas map[string]int64 // key → delta
+	Delta  int64            // their sum
+}
+
+func (e *LostError) Error() string {
+	return fmt.Sprintf("flush: batch %d of record %s (%d keys, delta %d) may not have been applied: %v",
+		e.Seq, e.Record, len(e.Deltas), e.Delta, ErrRecordLost)
+}
+
+// Is makes errors.Is(err, ErrRecordLost) true.
+func (e *LostError) Is(target error) bool { return target == ErrRecordLost }
+
 // KeyError reports a delta Redis refused for one key. The delta was not
-// applied and went back to the Source; other keys were not affected.
+// applied and went back to the Source; other keys were not affected. The
+// key is retried after a backoff that doubles with every refusal, up to
+// Options.MaxKeyBackoff; a Flush call retries it at once.
 type KeyError struct {
-	Key   string
-	Delta int64
-	Err   error // ErrNotInteger, ErrOverflow, ErrWrongType or the server's error
+	Key      string
+	Delta    int64
+	Err      error // ErrNotInteger, ErrOverflow, ErrWrongType or the server's error
+	Refusals int   // consecutive refusals of this key, this one included
 }
 
 func (e *KeyError) Error() string {
-	return fmt.Sprintf("flush: key %q (delta %d): %v", e.Key, e.Delta, e.Err)
+	return fmt.Sprintf("flush: key %q (delta %d, refused %d times): %v", e.Key, e.Delta, e.Refusals, e.Err)
 }
 
 func (e *KeyError) Unwrap() error { return e.Err }
@@ -53,7 +141,8 @@ func keyErr(msg string) error {
 // PendingError is returned by Flush when Redis failed: Batches, Keys and
 // Delta count the sent batches whose outcome is in doubt (they are resent
 // first next time); deltas that were not sent went back to the Source.
-// Err says what failed.
+// Err says what failed: the first failure of the flush, not the batches
+// refused after it only because an earlier one was in doubt.
 type PendingError struct {
 	Batches int
 	Keys    int

@@ -10,52 +10,70 @@ import (
 )
 
 // maxBatchesPerGroup bounds the batches of one group in doubt at once, so
-// duplicates can always find their per-key errors (see failureWindow).
+// duplicates can always find their per-key errors (see failureWindow). A
+// round sends at most this many per group; Flush runs rounds until all is
+// sent.
 const maxBatchesPerGroup = failureWindow
 
-// flushExactlyOnce resends pending batches, cuts fresh deltas into new
-// batches for the groups with nothing pending, and sends them all.
-func (f *Flusher) flushExactlyOnce(ctx context.Context) error {
+// roundExactlyOnce resends pending batches, then cuts fresh deltas into
+// new batches for the groups with nothing pending and sends them. It
+// reports more when it gave deltas back for lack of room, not failure.
+func (f *Flusher) roundExactlyOnce(ctx context.Context, force bool) (more bool, err error) {
+	var keyErrs []error
+	var cause error
+	if len(f.pending) > 0 {
+		var errs []error
+		f.pending, errs, cause = f.send(ctx, f.pending)
+		keyErrs = append(keyErrs, errs...)
+		// With one group, anything still pending blocks everything: leave
+		// the fresh deltas coalescing in the Source.
+		if len(f.pending) > 0 && !f.cluster {
+			return false, f.pendingError(cause, keyErrs)
+		}
+	}
 	blocked := make(map[int]bool, len(f.pending))
 	for _, b := range f.pending {
 		blocked[b.group] = true
 	}
-	batches := f.pending
-	// With one group, anything pending blocks everything: leave the fresh
-	// deltas coalescing in the Source rather than draining and restoring.
-	if !(len(f.pending) > 0 && !f.cluster) {
-		fresh, since := f.drain()
-		var restore []Delta
-		batches, restore = f.cut(batches, fresh, since, blocked)
-		if len(restore) > 0 {
-			f.src.Restore(restore)
+	fresh, since := f.drain()
+	fresh, held := f.hold(fresh, since, force)
+	keyErrs = append(keyErrs, held...)
+	batches, full, waiting := f.cut(fresh, since, blocked)
+	f.restore(full, since)
+	f.restore(waiting, since)
+	if len(batches) > 0 {
+		pending, errs, err := f.send(ctx, batches)
+		f.pending = append(f.pending, pending...)
+		keyErrs = append(keyErrs, errs...)
+		if cause == nil {
+			cause = err
 		}
 	}
-	f.pending = nil
-	if len(batches) == 0 {
-		return nil
+	if len(f.pending) > 0 || cause != nil {
+		return false, f.pendingError(cause, keyErrs)
 	}
-	pending, keyErrs, sendErr := f.send(ctx, batches)
-	f.pending = pending
-	if len(pending) > 0 || sendErr != nil {
-		if sendErr == nil {
-			sendErr = errors.New("outcome not yet known")
-		}
-		err := &PendingError{Batches: len(pending), Err: sendErr}
-		for _, b := range pending {
-			err.Keys += len(b.deltas)
-			err.Delta += sum(b.deltas)
-		}
-		f.report(err)
-		return errors.Join(append([]error{err}, keyErrs...)...)
-	}
-	return errors.Join(keyErrs...)
+	return len(full) > 0, errors.Join(keyErrs...)
 }
 
-// cut groups fresh deltas by slot and appends them to batches as new
-// batches of at most BatchKeys keys. Deltas of blocked groups, and beyond
-// maxBatchesPerGroup batches per group, are returned to be restored.
-func (f *Flusher) cut(batches []*batch, fresh []Delta, since time.Time, blocked map[int]bool) ([]*batch, []Delta) {
+// pendingError reports the batches left in doubt and returns the error of
+// the round.
+func (f *Flusher) pendingError(cause error, keyErrs []error) error {
+	if cause == nil {
+		cause = errors.New("outcome not yet known")
+	}
+	err := &PendingError{Batches: len(f.pending), Err: cause}
+	for _, b := range f.pending {
+		err.Keys += len(b.deltas)
+		err.Delta += sum(b.deltas)
+	}
+	f.report(err)
+	return errors.Join(append([]error{err}, keyErrs...)...)
+}
+
+// cut groups fresh deltas by slot into new batches of at most BatchKeys
+// keys. It returns the batches, the deltas beyond maxBatchesPerGroup
+// batches of a group (full), and those of blocked groups (waiting).
+func (f *Flusher) cut(fresh []Delta, since time.Time, blocked map[int]bool) (batches []*batch, full, waiting []Delta) {
 	groups := map[int][]Delta{0: fresh}
 	if f.cluster {
 		groups = make(map[int][]Delta)
@@ -64,15 +82,14 @@ func (f *Flusher) cut(batches []*batch, fresh []Delta, since time.Time, blocked 
 			groups[g] = append(groups[g], d)
 		}
 	}
-	var restore []Delta
 	for g, ds := range groups {
 		if blocked[g] {
-			restore = append(restore, ds...)
+			waiting = append(waiting, ds...)
 			continue
 		}
 		for n := 0; len(ds) > 0; n++ {
 			if n == maxBatchesPerGroup {
-				restore = append(restore, ds...)
+				full = append(full, ds...)
 				break
 			}
 			k := min(len(ds), f.opts.BatchKeys)
@@ -84,28 +101,28 @@ func (f *Flusher) cut(batches []*batch, fresh []Delta, since time.Time, blocked 
 				record: f.record(g),
 				seq:    f.nextSeq[g],
 				deltas: own,
-				since:  since,
+				since:  f.age(own, since),
 			})
 			f.nextSeq[g]++
 		}
 	}
-	return batches, restore
+	return batches, full, waiting
 }
 
 // record is the writer record key guarding group g.
 func (f *Flusher) record(g int) string {
 	if f.cluster {
-		return f.opts.RecordPrefix + "{" + slotTags()[g] + "}:" + f.opts.WriterID
+		return f.opts.RecordPrefix + "{" + slotTags()[g] + "}:" + f.id
 	}
-	return f.opts.RecordPrefix + f.opts.WriterID
+	return f.opts.RecordPrefix + f.id
 }
 
 // send sends batches in order, in pipelines of at most PipelineKeys keys,
 // and settles what Redis confirms. It returns the batches still in doubt
-// (in order), the key errors met, and the last transport error. After a
-// pipeline fails outright it stops: batches never sent are dropped and
-// their deltas restored, with their sequence numbers given back.
-func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch, keyErrs []error, lastErr error) {
+// (in order), the key errors met, and the first failure. After a pipeline
+// fails outright it stops: batches never sent are dropped and their deltas
+// restored, with their sequence numbers given back.
+func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch, keyErrs []error, cause error) {
 	for len(batches) > 0 {
 		n, keys := 0, 0
 		for n < len(batches) && (n == 0 || keys+len(batches[n].deltas) <= f.opts.PipelineKeys) {
@@ -126,7 +143,9 @@ func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch,
 		pending = append(pending, p...)
 		keyErrs = append(keyErrs, errs...)
 		if err != nil {
-			lastErr = err
+			if cause == nil {
+				cause = err
+			}
 			if len(p) == len(chunk) {
 				// Nothing got through: keep the rest for later.
 				pending = append(pending, f.unsend(batches)...)
@@ -134,7 +153,7 @@ func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch,
 			}
 		}
 	}
-	return pending, keyErrs, lastErr
+	return pending, keyErrs, cause
 }
 
 // unsend drops batches that were never sent, restoring their deltas and
@@ -146,12 +165,15 @@ func (f *Flusher) unsend(batches []*batch) (keep []*batch) {
 			keep = append(keep, b)
 			continue
 		}
-		f.src.Restore(b.deltas)
+		f.restore(b.deltas, b.since)
 		f.nextSeq[b.group] = min(f.nextSeq[b.group], b.seq)
 	}
 	return keep
 }
 
+// sendPipeline sends chunk in one pipeline. Its error is the first
+// failure in the chunk: a batch refused only because an earlier one is in
+// doubt says nothing the earlier one's error did not.
 func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*batch, keyErrs []error, err error) {
 	pipe := f.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(chunk))
@@ -161,9 +183,10 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 	// its own.
 	eval := f.noScript
 	f.noScript = false
-	var resent, dups uint64
+	var resent, dups, lost uint64
+	var lostDelta int64
 	for i, b := range chunk {
-		keys, args := b.keysAndArgs(f.floor[b.group], f.opts.RecordTTL, f.opts.KeyTTL)
+		keys, args := b.keysAndArgs(f.floor[b.group], f.opts.KeyTTL)
 		if eval {
 			cmds[i] = applyScript.Eval(ctx, pipe, keys, args...)
 		} else {
@@ -181,34 +204,66 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 			s.Commands += uint64(len(chunk))
 			s.Resent += resent
 			s.Duplicates += dups
+			s.LostBatches += lost
+			s.LostDelta += lostDelta
 		})
 	}()
+	var outOfOrder error
 	for i, b := range chunk {
 		v, cerr := cmds[i].Result()
 		if cerr != nil {
 			if isNoScript(cerr) {
 				f.noScript = true
 			}
-			err = fmt.Errorf("batch %d (%d keys): %w", b.seq, len(b.deltas), cerr)
+			if err == nil {
+				err = fmt.Errorf("batch %d (%d keys): %w", b.seq, len(b.deltas), classify(cerr))
+			}
 			pending = append(pending, b)
 			continue
 		}
 		r, perr := parseScriptReply(v)
-		if perr != nil || r.outcome == outcomeOutOfOrder {
-			if perr == nil {
-				perr = fmt.Errorf("batch %d out of order: an earlier batch is in doubt", b.seq)
+		if perr == nil && r.outcome == outcomeOutOfOrder {
+			if outOfOrder == nil {
+				outOfOrder = fmt.Errorf("batch %d out of order: an earlier batch is in doubt", b.seq)
 			}
-			err = perr
 			pending = append(pending, b)
 			continue
 		}
-		if r.outcome == outcomeDuplicate {
-			dups++
+		if perr != nil {
+			if err == nil {
+				err = perr
+			}
+			pending = append(pending, b)
+			continue
 		}
 		f.floor[b.group] = max(f.floor[b.group], b.seq)
+		switch r.outcome {
+		case outcomeLost:
+			lost++
+			lostDelta += sum(b.deltas)
+			keyErrs = append(keyErrs, f.lost(b))
+			continue
+		case outcomeDuplicate:
+			dups++
+		}
 		keyErrs = append(keyErrs, f.settle(b, r.failed)...)
 	}
+	if err == nil {
+		err = outOfOrder
+	}
 	return pending, keyErrs, err
+}
+
+// lost gives up on a batch whose record vanished while it was in doubt:
+// resending it could count it twice. Its deltas leave the Source.
+func (f *Flusher) lost(b *batch) error {
+	f.src.Settle(b.deltas)
+	err := &LostError{Record: b.record, Seq: b.seq, Deltas: make(map[string]int64, len(b.deltas)), Delta: sum(b.deltas)}
+	for _, d := range b.deltas {
+		err.Deltas[d.Key] += d.N
+	}
+	f.report(err)
+	return err
 }
 
 // settle splits a confirmed batch into applied and refused deltas.
@@ -229,5 +284,8 @@ func (f *Flusher) settle(b *batch, failed map[int]string) []error {
 		}
 	}
 	f.confirmed(applied, b.since)
-	return f.refused(refused, msgs)
+	return f.refused(refused, msgs, b.since)
 }
+
+// isNoScript reports a script cache miss: the batch was not applied.
+func isNoScript(err error) bool { return errors.Is(classify(err), ErrNoScript) }

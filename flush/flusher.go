@@ -2,9 +2,11 @@ package flush
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
-	"math/rand/v2"
-	"strings"
+	"fmt"
+	mrand "math/rand/v2"
 	"sync"
 	"time"
 
@@ -18,6 +20,7 @@ type Flusher struct {
 	rdb     redis.UniversalClient
 	src     Source
 	opts    Options
+	id      string // writer ID: the label in Options.WriterID plus a random part
 	cluster bool
 
 	sem chan struct{} // held while a flush runs; guards the fields below
@@ -29,6 +32,11 @@ type Flusher struct {
 	noScript  bool // the script may not be cached: send EVAL, not EVALSHA
 	fails     int  // consecutive failed flushes, for backoff
 	buf       []Delta
+	// restored holds, per key given back to the Source, the oldest time
+	// its delta may date from, so that a delta sent late still counts its
+	// full age in Stats.MaxStaleness.
+	restored map[string]time.Time
+	refusals map[string]*refusal // keys Redis refused, for their backoff
 
 	stats stats
 
@@ -38,9 +46,24 @@ type Flusher struct {
 	done      chan struct{}
 }
 
-// New returns a Flusher writing src's deltas through rdb. It does not
-// start flushing in the background until Start.
+// refusal is the backoff state of a key Redis keeps refusing.
+type refusal struct {
+	n     int       // consecutive refusals
+	until time.Time // background flushes hold the key back until then
+	err   error     // the last refusal's cause
+}
+
+// New returns a Flusher writing src's deltas through rdb, a *redis.Client,
+// a failover client or a *redis.ClusterClient (a *redis.Ring returns
+// ErrUnsupportedClient). It does not start flushing in the background
+// until Start.
 func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) {
+	if rdb == nil {
+		return nil, fmt.Errorf("%w: nil redis client", ErrInvalidOptions)
+	}
+	if _, ring := rdb.(*redis.Ring); ring {
+		return nil, ErrUnsupportedClient
+	}
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
@@ -54,12 +77,15 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 		rdb:       rdb,
 		src:       src,
 		opts:      opts,
+		id:        writerID(opts.WriterID),
 		cluster:   cluster,
 		sem:       make(chan struct{}, 1),
 		nextSeq:   make([]uint64, groups),
 		floor:     make([]uint64, groups),
 		lastDrain: opts.Now(),
 		noScript:  true,
+		restored:  make(map[string]time.Time),
+		refusals:  make(map[string]*refusal),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -69,8 +95,21 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 	return f, nil
 }
 
-// WriterID returns the identity this Flusher's batches carry.
-func (f *Flusher) WriterID() string { return f.opts.WriterID }
+// writerID makes a writer ID unique to this Flusher whatever the label:
+// two writers sharing one would take each other's batches for duplicates
+// and drop them.
+func writerID(label string) string {
+	var b [16]byte
+	rand.Read(b[:])
+	if label == "" {
+		return hex.EncodeToString(b[:])
+	}
+	return label + "-" + hex.EncodeToString(b[:])
+}
+
+// WriterID returns the identity this Flusher's batches carry: the
+// Options.WriterID label, if any, and a random part unique to this Flusher.
+func (f *Flusher) WriterID() string { return f.id }
 
 // Options returns the options in effect, defaults applied.
 func (f *Flusher) Options() Options { return f.opts }
@@ -106,7 +145,7 @@ func (f *Flusher) run() {
 		ctx, cancel := context.WithTimeout(context.Background(), f.opts.Timeout)
 		// A failed background flush is reported through Stats and OnError;
 		// its batches stay pending for the next one.
-		_ = f.Flush(ctx)
+		_ = f.flush(ctx, false)
 		cancel()
 		// Fixed rate: the next drain is due one delay after this one
 		// started, not after it ended, so a delta waits at most Interval
@@ -125,18 +164,33 @@ func (f *Flusher) delay() time.Duration {
 	if fails == 0 {
 		return f.opts.Interval
 	}
-	d := f.opts.Interval << min(fails, 20)
-	if d > f.opts.MaxBackoff || d <= 0 {
-		d = f.opts.MaxBackoff
-	}
-	return d*3/4 + rand.N(d/2+1)
+	d := backoff(f.opts.Interval, fails, f.opts.MaxBackoff)
+	return d*3/4 + mrand.N(d/2+1)
 }
 
-// Flush sends everything drained so far and every pending batch, and
-// waits for Redis. It returns nil when all of it was applied; a
-// *PendingError (errors.Is ErrPending) when some batches are still in
-// doubt and will be resent; and the *KeyErrors met, joined, otherwise.
-func (f *Flusher) Flush(ctx context.Context) error {
+// backoff is base doubled n times, capped at limit.
+func backoff(base time.Duration, n int, limit time.Duration) time.Duration {
+	d := base << min(n, 30)
+	if d > limit || d <= 0 {
+		d = limit
+	}
+	return d
+}
+
+// Flush writes every delta the Source held when it was called, and every
+// pending batch, and waits for Redis. It returns nil only when all of
+// them are applied. Otherwise it returns a *PendingError (errors.Is
+// ErrPending, wrapping the cause) when Redis failed and some batches are
+// in doubt (they are resent first next time), ctx's error when ctx ended
+// first, and *KeyErrors for keys Redis refused (retried at once, whatever
+// their backoff), joined.
+func (f *Flusher) Flush(ctx context.Context) error { return f.flush(ctx, true) }
+
+// flush runs rounds until one leaves nothing behind that another round
+// could write: a round sends at most maxBatchesPerGroup batches per group
+// and gives the rest back to the Source. force sends keys Redis refused
+// before their backoff has passed.
+func (f *Flusher) flush(ctx context.Context, force bool) error {
 	select {
 	case f.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -145,10 +199,20 @@ func (f *Flusher) Flush(ctx context.Context) error {
 	defer func() { <-f.sem }()
 	start := f.opts.Now()
 	var err error
-	if f.opts.Mode == AtLeastOnce {
-		err = f.flushPlain(ctx)
-	} else {
-		err = f.flushExactlyOnce(ctx)
+	for {
+		var more bool
+		if f.opts.Mode == AtLeastOnce {
+			more, err = f.roundPlain(ctx, force)
+		} else {
+			more, err = f.roundExactlyOnce(ctx, force)
+		}
+		if !more || Retryable(err) {
+			break
+		}
+		if ctx.Err() != nil {
+			err = errors.Join(fmt.Errorf("flush: %w with deltas left to write", ctx.Err()), err)
+			break
+		}
 	}
 	end := f.opts.Now()
 	failed := Retryable(err)
@@ -178,7 +242,8 @@ func (f *Flusher) Flush(ctx context.Context) error {
 }
 
 // drain takes fresh deltas from the Source and returns them with the time
-// of the previous drain, which none of them predates.
+// of the previous drain, which none of them predates unless it was given
+// back before (see age).
 func (f *Flusher) drain() ([]Delta, time.Time) {
 	since := f.lastDrain
 	f.lastDrain = f.opts.Now()
@@ -186,12 +251,79 @@ func (f *Flusher) drain() ([]Delta, time.Time) {
 	return f.buf, since
 }
 
-// confirmed records that ds (drained after since) are in Redis.
+// age returns the oldest time the deltas ds may date from: since, or
+// earlier for a delta that was given back to the Source before.
+func (f *Flusher) age(ds []Delta, since time.Time) time.Time {
+	if len(f.restored) == 0 {
+		return since
+	}
+	for _, d := range ds {
+		if t, ok := f.restored[d.Key]; ok {
+			delete(f.restored, d.Key)
+			if t.Before(since) {
+				since = t
+			}
+		}
+	}
+	return since
+}
+
+// restore gives ds (no older than since) back to the Source, remembering
+// their age.
+func (f *Flusher) restore(ds []Delta, since time.Time) {
+	if len(ds) == 0 {
+		return
+	}
+	f.src.Restore(ds)
+	for _, d := range ds {
+		if t, ok := f.restored[d.Key]; !ok || since.Before(t) {
+			f.restored[d.Key] = since
+		}
+	}
+}
+
+// hold takes out of ds the keys whose refusal backoff has not passed
+// (unless force), gives them back to the Source and returns the rest with
+// a *KeyError for each held key. The errors are not reported again.
+func (f *Flusher) hold(ds []Delta, since time.Time, force bool) ([]Delta, []error) {
+	if len(f.refusals) == 0 {
+		return ds, nil
+	}
+	now := f.opts.Now()
+	var held []Delta
+	var errs []error
+	kept := ds[:0]
+	for _, d := range ds {
+		r := f.refusals[d.Key]
+		if r == nil || force || !now.Before(r.until) {
+			kept = append(kept, d)
+			continue
+		}
+		held = append(held, d)
+		errs = append(errs, &KeyError{Key: d.Key, Delta: d.N, Err: r.err, Refusals: r.n})
+	}
+	for k, r := range f.refusals {
+		// A key not retried long after its backoff ended is no longer
+		// dirty (its delta was discarded): forget it.
+		if now.Sub(r.until) > 2*f.opts.MaxKeyBackoff {
+			delete(f.refusals, k)
+		}
+	}
+	f.restore(held, f.age(held, since))
+	return kept, errs
+}
+
+// confirmed records that ds (no older than since) are in Redis.
 func (f *Flusher) confirmed(ds []Delta, since time.Time) {
 	if len(ds) == 0 {
 		return
 	}
 	f.src.Settle(ds)
+	if len(f.refusals) > 0 {
+		for _, d := range ds {
+			delete(f.refusals, d.Key)
+		}
+	}
 	stale := f.opts.Now().Sub(since)
 	f.stats.update(func(s *Stats) {
 		s.KeysFlushed += uint64(len(ds))
@@ -200,13 +332,22 @@ func (f *Flusher) confirmed(ds []Delta, since time.Time) {
 	})
 }
 
-// refused reports the deltas Redis refused for their key and gives them
-// back to the Source; it returns the errors.
-func (f *Flusher) refused(ds []Delta, msgs []string) []error {
-	f.src.Restore(ds)
+// refused reports the deltas Redis refused for their key, gives them back
+// to the Source and backs their keys off; it returns the errors.
+func (f *Flusher) refused(ds []Delta, msgs []string, since time.Time) []error {
+	f.restore(ds, since)
+	now := f.opts.Now()
 	errs := make([]error, len(ds))
 	for i, d := range ds {
-		errs[i] = &KeyError{Key: d.Key, Delta: d.N, Err: keyErr(msgs[i])}
+		r := f.refusals[d.Key]
+		if r == nil {
+			r = &refusal{}
+			f.refusals[d.Key] = r
+		}
+		r.n++
+		r.err = keyErr(msgs[i])
+		r.until = now.Add(backoff(f.opts.Interval, r.n, f.opts.MaxKeyBackoff))
+		errs[i] = &KeyError{Key: d.Key, Delta: d.N, Err: r.err, Refusals: r.n}
 		f.report(errs[i])
 	}
 	f.stats.update(func(s *Stats) { s.KeyErrors += uint64(len(ds)) })
@@ -222,24 +363,20 @@ func (f *Flusher) report(err error) {
 
 // Retryable reports whether an error from Flush may go away by flushing
 // again: it does unless it is nil or made only of *KeyErrors, which need
-// the data in Redis fixed first.
+// the data in Redis fixed first, and *LostErrors, which are final.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	var ke *KeyError
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		for _, e := range j.Unwrap() {
-			if !errors.As(e, &ke) {
+			if Retryable(e) {
 				return true
 			}
 		}
 		return false
 	}
-	return !errors.As(err, &ke)
-}
-
-// isNoScript reports a script cache miss: the batch was not applied.
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+	var ke *KeyError
+	var le *LostError
+	return !errors.As(err, &ke) && !errors.As(err, &le)
 }

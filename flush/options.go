@@ -1,8 +1,6 @@
 package flush
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -47,15 +45,23 @@ type Options struct {
 	// MaxBackoff caps the wait between failing flushes, which doubles from
 	// Interval. Default 5s.
 	MaxBackoff time.Duration
-	// WriterID identifies this writer's batches. Default: 16 random bytes
-	// in hex. Two live writers must never share one.
+	// WriterID is a label for this writer's batches, to tell writers
+	// apart in Redis (a host name, say). The Flusher appends 16 random
+	// bytes in hex, so no two Flushers ever share an identity, whatever
+	// the label. Default: no label.
 	WriterID string
 	// RecordPrefix prefixes the writer record keys. Default "abacus:writer:".
 	RecordPrefix string
 	// RecordTTL is how long a writer record outlives the writer's last
-	// batch; also the longest an unknown outcome can stay exactly-once.
+	// batch before CollectRecords may delete it; also the longest an
+	// unknown outcome can stay exactly-once. Records carry no Redis TTL,
+	// so that no eviction policy removes them ahead of the counters.
 	// Default 1h.
 	RecordTTL time.Duration
+	// MaxKeyBackoff caps the wait before a key Redis refused (see
+	// KeyError) is sent again by a background flush; the wait doubles
+	// from Interval with every refusal. Default 1m.
+	MaxKeyBackoff time.Duration
 	// KeyTTL, when positive, sets an expiry on every key written (PEXPIRE
 	// after INCRBY), so idle counters vanish. Default 0: no expiry.
 	KeyTTL time.Duration
@@ -83,6 +89,8 @@ func (o Options) withDefaults() (Options, error) {
 		return bad("MaxBackoff", o.MaxBackoff)
 	case o.RecordTTL < 0:
 		return bad("RecordTTL", o.RecordTTL)
+	case o.MaxKeyBackoff < 0:
+		return bad("MaxKeyBackoff", o.MaxKeyBackoff)
 	case o.KeyTTL < 0:
 		return bad("KeyTTL", o.KeyTTL)
 	case o.Mode != ExactlyOnce && o.Mode != AtLeastOnce:
@@ -97,6 +105,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.Timeout, 5*time.Second)
 	def(&o.MaxBackoff, 5*time.Second)
 	def(&o.RecordTTL, time.Hour)
+	def(&o.MaxKeyBackoff, time.Minute)
 	if o.BatchKeys == 0 {
 		o.BatchKeys = 512
 	}
@@ -108,11 +117,6 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.RecordPrefix == "" {
 		o.RecordPrefix = "abacus:writer:"
-	}
-	if o.WriterID == "" {
-		var b [16]byte
-		rand.Read(b[:])
-		o.WriterID = hex.EncodeToString(b[:])
 	}
 	if o.Now == nil {
 		o.Now = time.Now

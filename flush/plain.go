@@ -9,44 +9,48 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// flushPlain sends fresh deltas as pipelined INCRBYs (AtLeastOnce). A
+// roundPlain sends fresh deltas as pipelined INCRBYs (AtLeastOnce). A
 // delta whose reply is lost is restored and sent again, so it may be
-// applied twice.
-func (f *Flusher) flushPlain(ctx context.Context) error {
+// applied twice. A plain round sends everything it drains: there is never
+// more for another round.
+func (f *Flusher) roundPlain(ctx context.Context, force bool) (more bool, err error) {
 	fresh, since := f.drain()
-	var keyErrs []error
-	var lastErr error
+	fresh, keyErrs := f.hold(fresh, since, force)
+	var cause error
 	for len(fresh) > 0 {
 		n := min(len(fresh), f.opts.PipelineKeys)
-		errs, err := f.sendPlain(ctx, fresh[:n], since)
+		chunk := fresh[:n]
 		fresh = fresh[n:]
+		errs, err := f.sendPlain(ctx, chunk, f.age(chunk, since))
 		keyErrs = append(keyErrs, errs...)
 		if err != nil {
-			lastErr = err
-			f.src.Restore(fresh) // Redis is failing: keep the rest for later
+			cause = err
+			f.restore(fresh, f.age(fresh, since)) // Redis is failing: keep the rest for later
 			break
 		}
 	}
-	if lastErr != nil {
-		err := &PendingError{Err: lastErr}
+	if cause != nil {
+		err := &PendingError{Err: cause}
 		f.report(err)
-		return errors.Join(append([]error{err}, keyErrs...)...)
+		return false, errors.Join(append([]error{err}, keyErrs...)...)
 	}
-	return errors.Join(keyErrs...)
+	return false, errors.Join(keyErrs...)
 }
 
 func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time) (keyErrs []error, err error) {
 	pipe := f.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, len(chunk))
+	commands := len(chunk)
 	for i, d := range chunk {
 		cmds[i] = pipe.IncrBy(ctx, d.Key, d.N)
 		if f.opts.KeyTTL > 0 {
 			pipe.PExpire(ctx, d.Key, f.opts.KeyTTL)
+			commands++
 		}
-	}
-	commands := len(chunk)
-	if f.opts.KeyTTL > 0 {
-		commands *= 2
+		if r := d.Register; r != nil {
+			pipe.ZAddNX(ctx, r.Set, redis.Z{Score: r.Score, Member: r.Member})
+			commands++
+		}
 	}
 	pipe.Exec(ctx) // errors are read per command below
 	f.stats.update(func(s *Stats) {
@@ -69,13 +73,15 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 			// whole: it may or may not have been applied. At-least-once
 			// sends it again.
 			retry = append(retry, d)
-			err = fmt.Errorf("INCRBY %s: %w", d.Key, cerr)
+			if err == nil {
+				err = fmt.Errorf("INCRBY %s: %w", d.Key, classify(cerr))
+			}
 		}
 	}
 	f.confirmed(applied, since)
-	f.src.Restore(retry)
+	f.restore(retry, since)
 	if len(refused) > 0 {
-		keyErrs = f.refused(refused, msgs)
+		keyErrs = f.refused(refused, msgs, since)
 	}
 	return keyErrs, err
 }

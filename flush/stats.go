@@ -16,6 +16,8 @@ type Stats struct {
 	Resent        uint64 // batches sent again after an unknown outcome
 	Duplicates    uint64 // resent batches Redis had applied already (not applied again)
 	KeyErrors     uint64 // deltas refused for their key (see KeyError)
+	LostBatches   uint64 // batches given up in doubt (see LostError)
+	LostDelta     int64  // sum of their deltas
 
 	PendingBatches int   // sent batches whose outcome is not known yet
 	PendingKeys    int   // keys in those batches
