@@ -17,7 +17,21 @@ type Counter struct {
 	table    *Table                  // owner of the dirty list
 	name     string                  // immutable
 	dirty    atomic.Bool             // on the dirty list, or about to be
-	_        [64 - 8*5 - 16 - 4]byte // one cache line per counter
+	flags    atomic.Uint32           // pinned, touched; the fields fill one cache line
+}
+
+// Counter flags.
+const (
+	pinned  = 1 << iota // never evicted as idle (see Table.SweepIdle)
+	touched             // drained since the last sweep of its shard
+)
+
+// Pin keeps c in its table however long it stays idle: for counters
+// someone holds a handle on. Only Table.Delete removes a pinned counter.
+func (c *Counter) Pin() {
+	if c.flags.Load()&pinned == 0 {
+		c.flags.Or(pinned)
+	}
 }
 
 // Name returns the counter's name.
@@ -95,12 +109,26 @@ func (c *Counter) InFlight() int64 { return c.inflight.Load() }
 // Only Table.Drain calls it, after taking c off the dirty list: draining a
 // counter still on the list could let an Add push it a second time.
 func (c *Counter) drain() int64 {
+	if c.flags.Load()&touched == 0 {
+		c.flags.Or(touched)
+	}
 	c.dirty.Store(false)
 	n := c.base.Swap(0)
 	if s := c.stripes.Load(); s != nil {
 		n += s.drain()
 	}
 	c.inflight.Add(n)
+	return n
+}
+
+// Discard drops the delta added since the last drain (not the amount in
+// flight) and returns it: for a delta Redis keeps refusing that its owner
+// gives up on.
+func (c *Counter) Discard() int64 {
+	n := c.base.Swap(0)
+	if s := c.stripes.Load(); s != nil {
+		n += s.drain()
+	}
 	return n
 }
 

@@ -25,6 +25,8 @@ type Table struct {
 	dirty      atomic.Pointer[Counter] // head of the lock-free dirty list
 	size       atomic.Int64
 	maxStripes int
+	sweepMu    sync.Mutex
+	sweepNext  int // guarded by sweepMu; the shard SweepIdle visits next
 }
 
 type tableShard struct {
@@ -116,6 +118,7 @@ func (t *Table) insert(sh *tableShard, h uint64, name string) *Counter {
 		p = sh.grow(p)
 	}
 	c := &Counter{table: t, name: name}
+	c.flags.Store(touched) // a new counter survives the next sweep
 	put(*p, h, c)
 	sh.n++
 	sh.used++
@@ -141,6 +144,51 @@ func (t *Table) Delete(name string) bool {
 	sh.n--
 	t.size.Add(-1)
 	return true
+}
+
+// SweepIdle visits the next n of the table's 64 shards, round robin, and
+// deletes the counters there that are idle: not pinned, with nothing
+// added, in flight or waiting to be drained, and not drained since the
+// previous visit of their shard. It returns how many it deleted. Calling
+// it every d/64 evicts a counter idle for between d and 2d.
+//
+// Eviction never loses a delta: an Add that reaches a counter as it is
+// deleted marks it dirty, and it is drained as usual (see Delete).
+func (t *Table) SweepIdle(n int) (evicted int) {
+	t.sweepMu.Lock()
+	defer t.sweepMu.Unlock()
+	for range min(n, tableShards) {
+		evicted += t.shards[t.sweepNext].sweep(t)
+		t.sweepNext = (t.sweepNext + 1) % tableShards
+	}
+	return evicted
+}
+
+func (sh *tableShard) sweep(t *Table) (evicted int) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	p := sh.slots.Load()
+	if p == nil {
+		return 0
+	}
+	slots := *p
+	for i := range slots {
+		c := slots[i].counter.Load()
+		if c == nil || c == tombstone {
+			continue
+		}
+		switch f := c.flags.Load(); {
+		case f&pinned != 0:
+		case f&touched != 0:
+			c.flags.And(^uint32(touched))
+		case !c.dirty.Load() && c.Unflushed() == 0:
+			slots[i].counter.Store(tombstone)
+			sh.n--
+			t.size.Add(-1)
+			evicted++
+		}
+	}
+	return evicted
 }
 
 // grow publishes a slot array for the live counters of old (or a first
