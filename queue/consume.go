@@ -86,8 +86,7 @@ func (q *Queue) runConsumer(ctx context.Context, h Handler) error {
 		_ = l.Release(context.WithoutCancel(ctx))
 		return fmt.Errorf("queue %q: register consumer: %w", q.name, err)
 	}
-	c := &consumer{q: q, id: id, l: l, proc: q.keys.Processing(id)}
-	c.keys = []string{q.keys.Ready, c.proc, q.keys.Attempts, l.Key()}
+	c := q.newConsumer(id, l)
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := context.AfterFunc(l.Context(), func() { cancel(errLeaseLost) })
@@ -123,7 +122,16 @@ func (q *Queue) runConsumer(ctx context.Context, h Handler) error {
 	}
 }
 
-// take moves up to Prefetch messages into the processing list.
+// newConsumer returns the consumer id holding lease l.
+func (q *Queue) newConsumer(id string, l *lease.Lease) *consumer {
+	c := &consumer{q: q, id: id, l: l, proc: q.keys.Processing(id)}
+	c.keys = []string{q.keys.Ready, c.proc, q.keys.Attempts, l.Key()}
+	return c
+}
+
+// take moves up to Prefetch messages into the processing list; messages
+// already there (left by a take whose reply was lost, or a failed settle)
+// come first.
 func (c *consumer) take(ctx context.Context) error {
 	c.taken, c.raw = c.taken[:0], c.raw[:0]
 	res, err := run(ctx, c.q.rdb, takeScript, c.keys, c.l.Token(), c.q.opts.Prefetch).Slice()
@@ -173,7 +181,8 @@ func (c *consumer) add(b []byte, failures int) {
 
 // handle runs h on every taken message, then settles them all in one
 // script: acknowledged, nacked, returned unhandled (when ctx ended first),
-// or dead-lettered (malformed).
+// or dead-lettered (malformed). The script is sent each message's ref, not
+// its body: 17 bytes however large the message.
 func (c *consumer) handle(ctx context.Context, h Handler) {
 	args := make([]any, 0, 1+2*len(c.taken))
 	args = append(args, c.q.opts.MaxAttempts)
@@ -183,7 +192,7 @@ func (c *consumer) handle(ctx context.Context, h Handler) {
 		if ctx.Err() == nil {
 			op = c.q.deliver(ctx, h, c.raw[i], m)
 		}
-		args = append(args, op, c.raw[i])
+		args = append(args, op, ref(c.raw[i]))
 	}
 	keys := []string{c.proc, c.q.keys.Ready, c.q.keys.Dead, c.q.keys.Attempts}
 	// Settle even when ctx ended: the messages are ours until the lease
@@ -196,7 +205,8 @@ func (c *consumer) handle(ctx context.Context, h Handler) {
 		}
 		c.q.report(fmt.Errorf("queue %q: consumer %s: settle %d messages: %w", c.q.name, c.id, len(c.taken), err))
 		if c.l.Err() != nil || try == 5 {
-			// Left in the processing list: redelivered after a reclaim.
+			// Left in the processing list: delivered again by the next
+			// take, or by the reclaimer once the lease is gone.
 			return
 		}
 		sleep(c.l.Context(), time.Duration(1<<try)*10*time.Millisecond)

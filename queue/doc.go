@@ -18,7 +18,8 @@
 // [Queue.Push] and kept on every redelivery, so a handler that must not
 // repeat a side effect can recognise duplicates. Only messages a consumer
 // held when it died (at most Options.Prefetch per consumer) are delivered
-// twice; handled messages are acknowledged per batch.
+// twice; handled messages are acknowledged per batch, in one script that
+// is sent each message's 17-byte header (version and ID), never its body.
 //
 // A handler error or panic (recovered; the consumer goes on) counts a
 // failed delivery and puts the message back at the end of the ready list;
@@ -38,7 +39,9 @@
 // [Queue.Drain] processes the queue exclusively, one owner at a time, in
 // push order; its moves and acknowledgements are checked in Lua against the
 // owner's lease token and fencing number, so a stale owner can change
-// nothing ([ErrFenced]).
+// nothing ([ErrFenced]). A step whose reply was lost is sent again until
+// Redis answers, and a repeat changes nothing: a retried nack counts one
+// failure.
 //
 // # Keys and Redis Cluster
 //

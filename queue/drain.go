@@ -54,8 +54,7 @@ func (q *Queue) Drain(ctx context.Context, h Handler) error {
 	stop := context.AfterFunc(l.Context(), func() { cancel(context.Cause(l.Context())) })
 	defer stop()
 
-	d := &drainer{q: q, l: l, fence: strconv.FormatInt(l.Fence(), 10)}
-	d.keys = []string{l.Key(), fenceKey(q), q.keys.Ready, q.keys.Drain, q.keys.Attempts}
+	d := q.newDrainer(l)
 	for {
 		raw, failures, err := d.take(wctx)
 		switch {
@@ -71,7 +70,7 @@ func (q *Queue) Drain(ctx context.Context, h Handler) error {
 			// stays at the tail of the drain list for the next owner.
 			return fmt.Errorf("queue %q: drain: %w", q.name, context.Cause(wctx))
 		}
-		if err := d.settle(wctx, op, raw); err != nil {
+		if err := d.settle(wctx, op, raw, failures); err != nil {
 			return err
 		}
 		if op == "n" {
@@ -94,6 +93,13 @@ type drainer struct {
 	keys  []string // lease, fence, ready, drain, attempts
 }
 
+// newDrainer returns the Drain owner holding lease l.
+func (q *Queue) newDrainer(l *lease.Lease) *drainer {
+	d := &drainer{q: q, l: l, fence: strconv.FormatInt(l.Fence(), 10)}
+	d.keys = []string{l.Key(), fenceKey(q), q.keys.Ready, q.keys.Drain, q.keys.Attempts}
+	return d
+}
+
 // take returns the next message, or nil when the queue is empty.
 func (d *drainer) take(ctx context.Context) ([]byte, int, error) {
 	var res []any
@@ -110,17 +116,21 @@ func (d *drainer) take(ctx context.Context) ([]byte, int, error) {
 	return []byte(s), int(n), nil
 }
 
-func (d *drainer) settle(ctx context.Context, op string, raw []byte) error {
+// settle acks, nacks or dead-letters the message take returned as raw
+// with failures earlier failed deliveries. The failure count makes a
+// repeated nack recognisable: it is counted once.
+func (d *drainer) settle(ctx context.Context, op string, raw []byte, failures int) error {
 	keys := []string{d.keys[0], d.keys[1], d.q.keys.Drain, d.q.keys.Dead, d.q.keys.Attempts}
 	return d.retry(ctx, "settle", func() error {
-		return run(ctx, d.q.rdb, drainSettleScript, keys, d.l.Token(), d.fence, d.q.opts.MaxAttempts, op, raw).Err()
+		return run(ctx, d.q.rdb, drainSettleScript, keys, d.l.Token(), d.fence, d.q.opts.MaxAttempts, op, ref(raw), failures).Err()
 	})
 }
 
 // retry runs f until it succeeds, is fenced off, or ctx ends; transport
-// errors are reported and retried with backoff (the scripts are idempotent
+// errors are reported and retried with backoff. The scripts are idempotent
 // for the lease holder: a repeated take returns the same message, and a
-// repeated ack finds nothing to remove).
+// repeated settle finds the message gone or, for a nack, its failure
+// already counted.
 func (d *drainer) retry(ctx context.Context, what string, f func() error) error {
 	backoff := time.Millisecond
 	for {

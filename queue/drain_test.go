@@ -8,7 +8,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/faultproxy"
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/abacus-go/abacus/queue"
 )
@@ -111,4 +115,62 @@ func TestDrainExclusive(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages, %d handled, %d Drain ownerships", total, len(fences), len(distinct))
+}
+
+// A Drain settle whose reply is lost (the request reached Redis) is sent
+// again, by go-redis or by Drain's retry: the retry must change nothing. A
+// lost nack reply counts one failure, not two; a lost ack or dead-letter
+// reply neither redelivers nor dead-letters twice.
+func TestDrainLostSettleReply(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	direct := srv.Client(t)
+	proxy := faultproxy.New(t, srv.Addr)
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr()})
+	t.Cleanup(func() { viaProxy.Close() })
+	ctx := context.Background()
+	tests := []struct {
+		what  string
+		fails int    // deliveries that return an error, all with their reply lost
+		want  string // attempts of the deliveries
+		dead  int64
+	}{
+		{"ack", 0, "[1]", 0},
+		{"nack", 1, "[1 2]", 0},
+		{"nack to dead letter", 3, "[1 2 3]", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.what, func(t *testing.T) {
+			// The lease is renewed every 10s: within the test, Drain's own
+			// settle is the next request after DropNextReply.
+			q := newQueue(t, viaProxy, queue.Options{Prefix: redistest.Prefix(t), MaxAttempts: 3, LeaseTTL: 30 * time.Second})
+			if _, err := q.Push(ctx, []byte("m")); err != nil {
+				t.Fatal(err)
+			}
+			before := proxy.Stats().DroppedReplies
+			var attempts []int
+			err := q.Drain(ctx, func(ctx context.Context, m queue.Message) error {
+				attempts = append(attempts, m.Attempt)
+				proxy.DropNextReply()
+				if len(attempts) <= tt.fails {
+					return errors.New("fail")
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("Drain = %v", err)
+			}
+			if got := fmt.Sprint(attempts); got != tt.want {
+				t.Errorf("delivered with attempts %s; want %s (a lost nack reply counts once)", got, tt.want)
+			}
+			if n := proxy.Stats().DroppedReplies - before; n != len(attempts) {
+				t.Errorf("%d replies dropped; want %d, one per settle", n, len(attempts))
+			}
+			if n, _ := direct.LLen(ctx, q.Keys().Dead).Result(); n != tt.dead {
+				t.Errorf("dead letters = %d; want %d", n, tt.dead)
+			}
+			if n, _ := direct.Exists(ctx, q.Keys().Attempts, q.Keys().Drain).Result(); n != 0 {
+				t.Errorf("attempts hash or drain list left behind after Drain")
+			}
+		})
+	}
 }

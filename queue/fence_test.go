@@ -23,16 +23,11 @@ func TestDrainStaleOwnerFenced(t *testing.T) {
 	if _, err := q.Push(ctx, []byte("a"), []byte("b")); err != nil {
 		t.Fatal(err)
 	}
-	drainerFor := func(l *lease.Lease) *drainer {
-		d := &drainer{q: q, l: l, fence: strconv.FormatInt(l.Fence(), 10)}
-		d.keys = []string{l.Key(), fenceKey(q), q.keys.Ready, q.keys.Drain, q.keys.Attempts}
-		return d
-	}
 	old, err := lease.TryAcquire(ctx, rdb, drainLease, time.Minute, q.leaseOptions(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale := drainerFor(old)
+	stale := q.newDrainer(old)
 	raw, _, err := stale.take(ctx)
 	if err != nil || string(raw[headerLen:]) != "a" {
 		t.Fatalf("owner take = %q, %v; want a", raw, err)
@@ -47,11 +42,11 @@ func TestDrainStaleOwnerFenced(t *testing.T) {
 	if _, _, err := stale.take(ctx); !errors.Is(err, ErrFenced) {
 		t.Fatalf("stale take = %v; want ErrFenced", err)
 	}
-	if err := stale.settle(ctx, "a", raw); !errors.Is(err, ErrFenced) {
+	if err := stale.settle(ctx, "a", raw, 0); !errors.Is(err, ErrFenced) {
 		t.Fatalf("stale ack = %v; want ErrFenced", err)
 	}
 	// The new owner gets the message the stale one had, not a newer one.
-	raw2, _, err := drainerFor(cur).take(ctx)
+	raw2, _, err := q.newDrainer(cur).take(ctx)
 	if err != nil || string(raw2) != string(raw) {
 		t.Fatalf("new owner take = %q, %v; want the stale owner's %q", raw2, err, raw)
 	}
@@ -59,7 +54,7 @@ func TestDrainStaleOwnerFenced(t *testing.T) {
 		t.Fatalf("fences %d then %d; want increasing", old.Fence(), cur.Fence())
 	}
 	// Same token but an outdated fence is refused too.
-	stale2 := drainerFor(cur)
+	stale2 := q.newDrainer(cur)
 	stale2.fence = strconv.FormatInt(old.Fence(), 10)
 	if _, _, err := stale2.take(ctx); !errors.Is(err, ErrFenced) {
 		t.Fatalf("take with old fence = %v; want ErrFenced", err)

@@ -10,7 +10,14 @@ import (
 // each runs atomically on the one Redis Cluster node that owns the queue.
 // A message's ID is bytes 2..17 of its stored form (see Encode); the
 // attempts hash counts failed deliveries per ID and only holds IDs that
-// failed at least once.
+// failed at least once. The settle scripts are sent a message's ref
+// (bytes 1..17, see ref), never its body, and find the message by it.
+
+// ref returns what a settle script is given to find a stored message by:
+// its header (format version and ID), or the whole entry when it is shorter
+// than that (malformed). A malformed entry's ref never equals a
+// well-formed message's: it starts with another byte or is shorter.
+func ref(raw []byte) []byte { return raw[:min(len(raw), headerLen)] }
 
 // takeScript moves up to ARGV[2] messages from the ready list to a
 // consumer's processing list, oldest first, and returns them interleaved
@@ -18,12 +25,22 @@ import (
 // ARGV: lease token, count. It returns the error LOST, moving nothing, when
 // the consumer's lease no longer holds its token: the reclaimer may already
 // have retired it.
+//
+// A consumer takes only when it holds nothing, so whatever is still in its
+// processing list was taken by a call whose reply was lost (and which was
+// retried) or could not be settled: it is returned first, oldest first,
+// and counts towards ARGV[2]. A repeated take therefore strands nothing.
 var takeScript = redis.NewScript(`
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then
 	return redis.error_reply('LOST consumer lease')
 end
 local out = {}
-for i = 1, tonumber(ARGV[2]) do
+local held = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = #held, 1, -1 do
+	out[#out + 1] = held[i]
+	out[#out + 1] = tonumber(redis.call('HGET', KEYS[3], string.sub(held[i], 2, 17)) or '0')
+end
+for i = #held + 1, tonumber(ARGV[2]) do
 	local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
 	if not m then break end
 	out[#out + 1] = m
@@ -32,8 +49,10 @@ end
 return out
 `)
 
-// settleScript settles messages a consumer took. KEYS: proc, ready, dead,
-// attempts. ARGV[1] = max attempts, then pairs (op, message) with op
+// settleScript settles messages a consumer took, finding each in the
+// processing list by its ref, so that no body travels back to Redis.
+// KEYS: proc, ready, dead, attempts. ARGV[1] = max attempts, then pairs
+// (op, ref) with op
 //
 //	a  ack: remove it
 //	n  nack: remove it, count a failure, and push it back on the ready
@@ -42,16 +61,31 @@ return out
 //	   ready list, counting no failure
 //	d  dead-letter it at once (malformed)
 //
-// A message no longer in the processing list was reclaimed meanwhile and is
-// left alone: it is already back on the ready list. Returns the number of
-// messages found.
+// A message no longer in the processing list was reclaimed meanwhile, or
+// settled by an earlier run of this call whose reply was lost, and is left
+// alone: a repeated settle does nothing. The list is walked newest first,
+// so returned messages keep their order (the oldest ends rightmost, next
+// to be taken). Returns the number of messages found.
 var settleScript = redis.NewScript(`
+local want = {}
+for i = 2, #ARGV, 2 do
+	local ops = want[ARGV[i + 1]]
+	if not ops then
+		ops = {}
+		want[ARGV[i + 1]] = ops
+	end
+	ops[#ops + 1] = ARGV[i]
+end
 local max = tonumber(ARGV[1])
 local found = 0
-for i = 2, #ARGV, 2 do
-	local op, m = ARGV[i], ARGV[i + 1]
-	if redis.call('LREM', KEYS[1], -1, m) == 1 then
+local held = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = 1, #held do
+	local m = held[i]
+	local ops = want[string.sub(m, 1, 17)]
+	local op = ops and table.remove(ops)
+	if op then
 		found = found + 1
+		redis.call('LREM', KEYS[1], 1, m)
 		local id = string.sub(m, 2, 17)
 		if op == 'a' then
 			redis.call('HDEL', KEYS[4], id)
@@ -133,26 +167,36 @@ end
 return {m, tonumber(redis.call('HGET', KEYS[5], string.sub(m, 2, 17)) or '0')}
 `)
 
-// drainSettleScript settles the Drain owner's current message. KEYS: drain
-// lease, drain fence, drain list, dead, attempts. ARGV: token, fence, max
-// attempts, op (a ack, n nack, d dead), message. A nacked message under the
-// limit stays at the tail of the drain list, to be retried before anything
-// newer: order is kept. Returns the error FENCED, changing nothing, unless
-// the caller holds the lease with the latest fence.
+// drainSettleScript settles the Drain owner's current message, the tail
+// of the drain list. KEYS: drain lease, drain fence, drain list, dead,
+// attempts. ARGV: token, fence, max attempts, op (a ack, n nack, d dead),
+// the message's ref, and its failure count as the owner's take returned
+// it. A nacked message under the limit stays at the tail of the drain
+// list, to be retried before anything newer: order is kept. Returns 1 if
+// the message left the drain list, else 0, and the error FENCED, changing
+// nothing, unless the caller holds the lease with the latest fence.
+//
+// A repeated settle (its first reply was lost) changes nothing: an ack or
+// dead-letter finds the tail gone, and a nack finds the failure count
+// already past the one it was taken with.
 var drainSettleScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
 	return redis.error_reply('FENCED drain lease no longer held')
 end
-local m = ARGV[5]
+local m = redis.call('LINDEX', KEYS[3], -1)
+if not m or string.sub(m, 1, 17) ~= ARGV[5] then return 0 end
 local id = string.sub(m, 2, 17)
 local op = ARGV[4]
 if op == 'n' then
-	if redis.call('HINCRBY', KEYS[5], id, 1) < tonumber(ARGV[3]) then return 0 end
+	local n = tonumber(redis.call('HGET', KEYS[5], id) or '0')
+	if n ~= tonumber(ARGV[6]) then return 0 end
+	if n + 1 < tonumber(ARGV[3]) then
+		redis.call('HSET', KEYS[5], id, n + 1)
+		return 0
+	end
 	op = 'd'
 end
--- A repeated settle (its first reply was lost) finds nothing to remove
--- and does nothing.
-if redis.call('LREM', KEYS[3], -1, m) == 0 then return 0 end
+redis.call('RPOP', KEYS[3])
 redis.call('HDEL', KEYS[5], id)
 if op == 'd' then redis.call('LPUSH', KEYS[4], m) end
 return 1

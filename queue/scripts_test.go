@@ -1,0 +1,172 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/abacus-go/abacus/internal/redistest"
+	"github.com/abacus-go/abacus/lease"
+)
+
+// scriptQueue returns a queue on a fresh prefix with MaxAttempts 3, and
+// pushes bodies onto its ready list (the first one oldest).
+func scriptQueue(t *testing.T, bodies ...string) *Queue {
+	t.Helper()
+	q, err := New(redistest.Client(t), "jobs", Options{Prefix: redistest.Prefix(t), MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bodies {
+		if _, err := q.Push(context.Background(), []byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return q
+}
+
+// testConsumer returns a consumer of q holding its lease (not renewed) for
+// the rest of the test.
+func testConsumer(t *testing.T, q *Queue) *consumer {
+	t.Helper()
+	l, err := lease.TryAcquire(context.Background(), q.rdb, "consumer:c", time.Minute, lease.Options{KeyPrefix: q.keys.LeasePrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Release(context.Background()) })
+	return q.newConsumer("c", l)
+}
+
+// list returns the bodies in key, left to right ("?" for a malformed entry).
+func list(t *testing.T, q *Queue, key string) string {
+	t.Helper()
+	raw, err := q.rdb.LRange(context.Background(), key, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, len(raw))
+	for i, r := range raw {
+		out[i] = "?"
+		if _, b, err := Decode([]byte(r)); err == nil {
+			out[i] = string(b)
+		}
+	}
+	return fmt.Sprint(out)
+}
+
+func failures(t *testing.T, q *Queue, raw []byte) string {
+	t.Helper()
+	id, _, _ := Decode(raw)
+	return q.rdb.HGet(context.Background(), q.keys.Attempts, string(id[:])).Val()
+}
+
+// A take whose reply was lost, and which go-redis or the consumer then
+// sends again, strands nothing: the second take returns what the first
+// moved, and moves no more than Prefetch in all.
+func TestTakeRepeated(t *testing.T) {
+	q := scriptQueue(t, "a", "b", "c", "d", "e")
+	q.opts.Prefetch = 3
+	c := testConsumer(t, q)
+	ctx := context.Background()
+	if err := c.take(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := fmt.Sprintf("%q", c.raw)
+	// The reply is lost: the consumer takes again.
+	if err := c.take(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again := fmt.Sprintf("%q", c.raw); again != first {
+		t.Fatalf("repeated take = %s; want the first take's %s", again, first)
+	}
+	if got := list(t, q, c.proc); got != "[c b a]" {
+		t.Fatalf("processing list = %s; want [c b a] (Prefetch 3 in all)", got)
+	}
+	// One left over (a settle that failed) comes first, then new ones.
+	q.rdb.LTrim(ctx, c.proc, -1, -1)
+	if err := c.take(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := list(t, q, c.proc); got != "[e d a]" {
+		t.Fatalf("processing list after a take with [a] left over = %s; want [e d a]", got)
+	}
+}
+
+// A consumer's settle run twice with the same arguments (its first reply
+// was lost) settles each message once.
+func TestSettleRepeated(t *testing.T) {
+	q := scriptQueue(t, "ack", "nack", "return")
+	ctx := context.Background()
+	if err := q.rdb.LPush(ctx, q.keys.Ready, "junk").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := testConsumer(t, q)
+	if err := c.take(ctx); err != nil || len(c.raw) != 4 {
+		t.Fatalf("take = %d messages, %v; want 4", len(c.raw), err)
+	}
+	args := []any{q.opts.MaxAttempts}
+	for i, op := range []string{"a", "n", "r", "d"} {
+		args = append(args, op, ref(c.raw[i]))
+	}
+	keys := []string{c.proc, q.keys.Ready, q.keys.Dead, q.keys.Attempts}
+	for try := 1; try <= 2; try++ {
+		found, err := run(ctx, q.rdb, settleScript, keys, args...).Int()
+		if want := []int{4, 0}[try-1]; err != nil || found != want {
+			t.Fatalf("settle #%d = %d, %v; want %d found", try, found, err, want)
+		}
+		if got := list(t, q, q.keys.Ready) + list(t, q, c.proc) + list(t, q, q.keys.Dead); got != "[nack return][][?]" {
+			t.Fatalf("after settle #%d: ready, processing, dead = %s; want [nack return][][?]", try, got)
+		}
+		if n := failures(t, q, c.raw[1]); n != "1" {
+			t.Fatalf("after settle #%d: nacked message has %q failures; want 1", try, n)
+		}
+	}
+}
+
+// A Drain settle run twice with the same arguments (its first reply was
+// lost) counts a nack's failure once, and acks or dead-letters once.
+func TestDrainSettleRepeated(t *testing.T) {
+	tests := []struct {
+		op       string
+		failures int    // the message's failures before the settle
+		attempts string // the attempts hash entry after it
+		drain    string // the drain list after it
+		dead     string
+	}{
+		{"a", 0, "", "[]", "[]"},
+		{"n", 0, "1", "[m]", "[]"},
+		{"n", 1, "2", "[m]", "[]"},
+		{"n", 2, "", "[]", "[m]"}, // MaxAttempts 3
+		{"d", 1, "", "[]", "[m]"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s after %d failures", tt.op, tt.failures), func(t *testing.T) {
+			q := scriptQueue(t, "m", "next")
+			ctx := context.Background()
+			l, err := lease.TryAcquire(ctx, q.rdb, drainLease, time.Minute, lease.Options{KeyPrefix: q.keys.LeasePrefix})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Release(ctx)
+			d := q.newDrainer(l)
+			raw, _, err := d.take(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.failures > 0 {
+				id, _, _ := Decode(raw)
+				q.rdb.HSet(ctx, q.keys.Attempts, string(id[:]), tt.failures)
+			}
+			for try := 1; try <= 2; try++ {
+				if err := d.settle(ctx, tt.op, raw, tt.failures); err != nil {
+					t.Fatal(err)
+				}
+				got := failures(t, q, raw) + list(t, q, q.keys.Drain) + list(t, q, q.keys.Dead)
+				if want := tt.attempts + tt.drain + tt.dead; got != want {
+					t.Fatalf("after settle #%d: failures, drain list, dead = %s; want %s", try, got, want)
+				}
+			}
+		})
+	}
+}
