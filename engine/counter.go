@@ -20,11 +20,16 @@ func (c *Counter) Name() string { return c.c.Name() }
 // does I/O. After the engine is closed it drops delta and counts the call
 // in Stats.RejectedAdds.
 func (c *Counter) Add(delta int64) {
-	if c.e.closed.Load() {
+	if c.e.state.Load() != open {
 		c.e.rejected.Add(1)
 		return
 	}
 	c.c.Add(delta)
+	if c.e.state.Load() == sealed {
+		// Close ended between the check and the add: nothing will flush
+		// delta, so the call counts as rejected.
+		c.e.rejected.Add(1)
+	}
 }
 
 // Inc adds one.
@@ -35,13 +40,15 @@ func (c *Counter) Inc() { c.Add(1) }
 // Redis value may be reused for up to Options.MaxReadAge; concurrent reads
 // of one counter share one round trip.
 func (c *Counter) Value(ctx context.Context) (int64, error) {
-	return c.e.value(ctx, c.c)
+	return c.e.value(ctx, c.c.Name(), c.c)
 }
 
 // Value returns the value of the counter named name; see Counter.Value.
+// It does not create a counter: reading a name never added to costs one
+// Redis read (cached like any other) and no memory in the table.
 func (e *Engine) Value(ctx context.Context, name string) (int64, error) {
 	if err := checkName(name); err != nil {
 		return 0, err
 	}
-	return e.value(ctx, e.table.Get(name))
+	return e.value(ctx, name, nil)
 }

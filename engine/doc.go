@@ -10,11 +10,11 @@
 //
 // It wires package shard (the striped counters and name table) to package
 // flush (batching, pipelining, exactly-once application) and adds cached,
-// singleflighted reads, options, lifecycle and stats. It also hands out
-// serial allocators (Serial, package serial) and windowed counters
-// (Windowed) whose closed windows one process at a time — the holder of
-// the rollup lease (StartRollup, package lease) — publishes exactly once
-// to a queue (package queue).
+// singleflighted reads, eviction of idle counters, options, lifecycle and
+// stats. It also hands out windowed counters (Windowed) whose closed
+// windows one process at a time — the holder of the rollup lease
+// (StartRollup, package lease) — publishes exactly once to a queue
+// (package queue). Order IDs come from package serial directly.
 //
 // Guarantees, while Redis is reachable: a delta added at time t is in
 // Redis by t + FlushInterval + one flush duration (Stats.MaxStaleness
@@ -23,5 +23,6 @@
 // down, Add keeps working and deltas coalesce per key in memory; they are
 // written when Redis returns. A crash loses what was added since the last
 // confirmed flush: at most one flush interval plus one flush of increments.
-// Close flushes everything and reports whatever it could not.
+// Close flushes everything and reports whatever it could not, within
+// moments of its context ending.
 package engine

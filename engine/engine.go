@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,137 +27,243 @@ type Engine struct {
 	// Value, which must see each delta exactly once: in the counter, in
 	// flight, or in the Redis value it read.
 	mu         sync.RWMutex
-	cache      map[string]*remote // guarded by mu
-	cacheSwept int                // guarded by mu; cache size after the last sweep
-	epoch      uint64             // guarded by mu; bumped when deltas are drained or settled
+	cache      map[string]*remote         // guarded by mu
+	cacheSwept int                        // guarded by mu; cache size after the last sweep
+	epoch      uint64                     // guarded by mu; bumped when deltas are drained or settled
+	windows    map[*shard.Counter]*window // guarded by mu; window counters
+	lastSweep  time.Time                  // guarded by mu; last idle sweep of the table
 
 	reads     singleflight.Group
 	readStats struct{ reads, hits, roundTrips atomic.Uint64 }
+	discarded atomic.Int64
+	evicted   atomic.Uint64
 
-	serials serials
+	recordsCollected atomic.Uint64
+
 	rollups rollups
+	upkeep  upkeep
 
-	// closed is read by every Add: padding keeps the counters written by
+	// state is read by every Add: padding keeps the counters written by
 	// reads and flushes off its cache line.
 	_         [64]byte
-	closed    atomic.Bool
+	state     atomic.Uint32 // open, closing or sealed
 	_         [64]byte
 	closeOnce sync.Once
 	closeErr  error
 	rejected  atomic.Uint64
 }
 
-// New returns an Engine writing through rdb (a *redis.Client,
-// *redis.ClusterClient or failover client) and starts its flusher.
+// Engine states. Adds are accepted while open. Close moves to closing,
+// which rejects new Adds, flushes what was added, and then to sealed: an
+// Add that passed the open check before Close began but landed after the
+// last flush sees sealed and counts itself rejected.
+const (
+	open = iota
+	closing
+	sealed
+)
+
+// New returns an Engine writing through rdb and starts its flusher.
+// Supported clients are *redis.Client (also from NewFailoverClient, for
+// Sentinel) and *redis.ClusterClient; a *redis.Ring, which routes each
+// command by its own key, would split a batch's keys across shards, so New
+// returns an error wrapping flush.ErrUnsupportedClient for it.
 func New(rdb redis.UniversalClient, opts Options) (*Engine, error) {
 	if rdb == nil {
 		return nil, &OptionError{"rdb", nil, "a Redis client is required"}
+	}
+	if _, ring := rdb.(*redis.Ring); ring {
+		return nil, fmt.Errorf("engine: %w", flush.ErrUnsupportedClient)
 	}
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{
-		rdb:   rdb,
-		opts:  opts,
-		table: shard.NewTable(opts.MaxStripes),
-		cache: make(map[string]*remote),
+		rdb:     rdb,
+		opts:    opts,
+		table:   shard.NewTable(opts.MaxStripes),
+		cache:   make(map[string]*remote),
+		windows: make(map[*shard.Counter]*window),
 	}
-	e.flusher, err = flush.New(rdb, source{e}, opts.flushOptions(opts.OnError))
+	e.lastSweep = opts.Now()
+	e.flusher, err = flush.New(rdb, source{e}, opts.flushOptions())
 	if err != nil {
 		return nil, &OptionError{"flush", err, err.Error()}
 	}
 	e.flusher.Start()
+	e.startUpkeep()
 	return e, nil
 }
 
 // Counter returns the counter named name, creating it on first use. The
 // handle is cheap to keep and use from any goroutine; keep it to skip the
-// name lookup on every Add.
+// name lookup on every Add. A counter that has a handle stays in memory
+// until Forget; counters used only by name leave memory when idle (see
+// Options.IdleEvict).
 func (e *Engine) Counter(name string) (*Counter, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	if e.closed.Load() {
+	if e.state.Load() != open {
 		return nil, ErrClosed
 	}
-	return &Counter{e: e, c: e.table.Get(name)}, nil
+	c := e.table.Get(name)
+	c.Pin()
+	return &Counter{e: e, c: c}, nil
 }
 
-// Add adds delta to the counter named name.
+// Add adds delta to the counter named name. After Close it returns
+// ErrClosed and counts the call in Stats.RejectedAdds.
 func (e *Engine) Add(name string, delta int64) error {
 	if !validName(name) {
 		return checkName(name)
 	}
-	if e.closed.Load() {
+	if e.state.Load() != open {
 		e.rejected.Add(1)
 		return ErrClosed
 	}
 	e.table.Get(name).Add(delta)
+	if e.state.Load() == sealed {
+		e.rejected.Add(1)
+		return ErrClosed
+	}
 	return nil
 }
 
 // Key returns the Redis key counter name is stored at.
 func (e *Engine) Key(name string) string { return e.opts.Namespace + name }
 
-// Flush writes every delta added so far and waits for Redis. See
-// flush.Flusher.Flush for the errors.
+// Forget removes the counter named name from memory and reports whether
+// it was there: for names a program knows it is done with (yesterday's
+// counters, a user who left). Its unflushed delta is still written, and
+// handles on it keep working and flushing, but the next Counter or Add of
+// the name starts a new counter (the Redis key is untouched).
+func (e *Engine) Forget(name string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.cache, name)
+	return e.table.Delete(name)
+}
+
+// Discard drops the delta of the counter named name that has not been
+// sent to Redis yet, and returns it: for a key Redis keeps refusing (a
+// *flush.KeyError) whose delta its owner gives up on. A delta already sent
+// and in doubt is not affected. Discarded deltas are summed in
+// Stats.DiscardedDelta.
+func (e *Engine) Discard(name string) (int64, error) {
+	if err := checkName(name); err != nil {
+		return 0, err
+	}
+	c := e.table.Lookup(name)
+	if c == nil {
+		return 0, nil
+	}
+	n := c.Discard()
+	e.discarded.Add(n)
+	return n, nil
+}
+
+// Flush writes every delta added before the call and waits for Redis. It
+// returns nil only when all of them are in Redis; see flush.Flusher.Flush
+// for the errors.
 func (e *Engine) Flush(ctx context.Context) error {
-	if e.closed.Load() {
+	if e.state.Load() != open {
 		return ErrClosed
 	}
 	return e.flusher.Flush(ctx)
 }
 
-// Close stops accepting Adds, stops the engine's Rollups, flushes
-// everything, and stops the flusher and the Serial allocators.
-// It retries failing flushes until ctx ends, then returns an
-// *UnflushedError naming what could not be written. Close is idempotent;
-// later calls return the first call's result.
+// Close stops accepting Adds, stops the engine's Rollups, and flushes
+// until everything added is in Redis or ctx ends, retrying failed flushes
+// with backoff. It returns nil when everything was written, and otherwise
+// an *UnflushedError naming what was not, within moments of ctx ending
+// even if a flush is stuck waiting on Redis (that flush goes on in the
+// background, and what it confirms is in Redis but counted as unflushed in
+// the error, as InDoubt). Close is idempotent; later calls return the
+// first call's result.
+//
+// Every Add is flushed, rejected (ErrClosed, Stats.RejectedAdds) or
+// reported in the error; an Add racing the very end of Close may be both
+// rejected and reported.
 func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
-		e.closed.Store(true)
-		e.stopRollups()
-		e.flusher.Stop()
-		e.closeErr = errors.Join(e.finalFlush(ctx), e.closeSerials())
+		e.state.Store(closing)
+		done := make(chan error, 1)
+		go func() {
+			e.stopUpkeep()
+			e.stopRollups()
+			e.flusher.Stop()
+			done <- e.finalFlush(ctx)
+		}()
+		var err error
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = fmt.Errorf("engine: close: %w", ctx.Err())
+		}
+		e.state.Store(sealed)
+		e.closeErr = e.unflushed(err)
 	})
 	return e.closeErr
 }
 
+// finalFlush flushes until nothing is left to write, backing off between
+// failures, until ctx ends.
 func (e *Engine) finalFlush(ctx context.Context) error {
 	backoff := e.opts.FlushInterval
-	var err error
 	for {
-		// Two rounds: an Add that passed the closed check just before
-		// Close may land after the first drain.
-		if err = e.flusher.Flush(ctx); err == nil {
-			err = e.flusher.Flush(ctx)
+		err := e.flusher.Flush(ctx)
+		if err == nil && e.anyUnflushed() {
+			// An Add that passed the open check just before Close landed
+			// after the flush drained: flush it too.
+			continue
 		}
-		if !flush.Retryable(err) {
-			break // done, or only keys Redis refuses: retrying cannot help
+		if !flush.Retryable(err) || ctx.Err() != nil {
+			return err // done, or only keys Redis refuses: retrying cannot help
 		}
 		select {
 		case <-ctx.Done():
+			return err
 		case <-time.After(backoff):
 			backoff = min(2*backoff, time.Second)
-			continue
 		}
-		break
 	}
-	if err == nil {
-		return nil
-	}
+}
+
+func (e *Engine) anyUnflushed() bool {
+	found := false
+	e.table.Range(func(c *shard.Counter) bool {
+		found = c.Unflushed() != 0
+		return !found
+	})
+	return found
+}
+
+// unflushed returns nil when nothing is left unwritten, and an
+// *UnflushedError for what is otherwise, with err as its cause.
+func (e *Engine) unflushed(err error) error {
 	u := &UnflushedError{Err: err}
 	e.table.Range(func(c *shard.Counter) bool {
 		if n := c.Unflushed(); n != 0 {
 			u.Keys++
 			u.Delta += n
+			u.InDoubt += c.InFlight()
 			if len(u.Names) < 10 {
 				u.Names = append(u.Names, c.Name())
 			}
 		}
 		return true
 	})
+	if u.Keys == 0 && err == nil {
+		return nil
+	}
+	if u.Keys == 0 && !flush.Retryable(err) {
+		return err // a *flush.LostError: nothing left in memory, but say so
+	}
+	if u.Err == nil {
+		u.Err = errors.New("added while Close ran")
+	}
 	return u
 }
 

@@ -31,17 +31,19 @@ func checkName(name string) error {
 
 // UnflushedError is returned by Close when some deltas could not be
 // written before its context ended (or were refused by Redis for their
-// key). They are lost when the process exits.
+// key). They are lost when the process exits. InDoubt of Delta was sent
+// and not confirmed: Redis may have applied it (exactly once).
 type UnflushedError struct {
-	Keys  int      // counters with unwritten deltas
-	Delta int64    // their sum
-	Names []string // up to 10 of them, for the log
-	Err   error    // the last flush error
+	Keys    int      // counters with unwritten deltas
+	Delta   int64    // their sum
+	InDoubt int64    // the part of Delta sent to Redis and not confirmed
+	Names   []string // up to 10 of them, for the log
+	Err     error    // why: the last flush error, or ctx's
 }
 
 func (e *UnflushedError) Error() string {
-	return fmt.Sprintf("engine: %d counters (delta %d) not flushed, e.g. %s: %v",
-		e.Keys, e.Delta, strings.Join(e.Names, ", "), e.Err)
+	return fmt.Sprintf("engine: %d counters (delta %d, %d of it in doubt) not flushed, e.g. %s: %v",
+		e.Keys, e.Delta, e.InDoubt, strings.Join(e.Names, ", "), e.Err)
 }
 
 func (e *UnflushedError) Unwrap() error { return e.Err }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/abacus-go/abacus/flush"
-	"github.com/abacus-go/abacus/serial"
 )
 
 // MaxNameLen is the longest counter name accepted, in bytes.
@@ -41,17 +40,28 @@ type Options struct {
 	// KeyTTL, when positive, expires counters idle that long in Redis.
 	// Default 0: counters never expire.
 	KeyTTL time.Duration
-	// WriterTTL is how long this engine's exactly-once records outlive its
-	// last flush. Default 1h. See flush.Options.RecordTTL.
+	// WriterTTL is how long an engine's exactly-once records outlive its
+	// last flush before the record collector deletes them; also the
+	// longest outage a batch in doubt rides through exactly once. Records
+	// carry no Redis TTL, so no eviction policy removes them first.
+	// Default 1h. See flush.Options.RecordTTL and flush.CollectRecords.
 	WriterTTL time.Duration
 	// MaxStripes caps the stripes of one hot counter. Default
 	// shard.DefaultMaxStripes(): about 2×GOMAXPROCS.
 	MaxStripes int
-	// Serial configures the allocators Engine.Serial returns. Its zero
-	// value gives serial's defaults.
-	Serial serial.Options
-	// OnError, when set, receives every flush error and *flush.KeyError,
-	// from the flushing goroutine.
+	// IdleEvict is how long a counter used only by name (Add, not a
+	// Counter handle) stays in memory with nothing to flush before it is
+	// evicted: it leaves between IdleEvict and 2×IdleEvict after its last
+	// flush. An evicted name is created again by its next Add. Default
+	// 1m; negative: never evict.
+	IdleEvict time.Duration
+	// MaxKeyBackoff caps the wait before a key Redis refused is sent
+	// again by a background flush. Default 1m. See flush.KeyError.
+	MaxKeyBackoff time.Duration
+	// OnError, when set, receives every flush error, *flush.KeyError and
+	// *flush.LostError, from the flushing goroutine, and the warnings of
+	// the engine's upkeep (an eviction policy that can evict abacus'
+	// state, a failed collection of stale writer records).
 	OnError func(error)
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -84,6 +94,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"MaxBackoff", o.MaxBackoff},
 		{"KeyTTL", o.KeyTTL},
 		{"WriterTTL", o.WriterTTL},
+		{"MaxKeyBackoff", o.MaxKeyBackoff},
 	} {
 		if d.v < 0 {
 			return o, &OptionError{d.field, d.v, "must be positive (or zero for the default)"}
@@ -116,6 +127,12 @@ func (o Options) withDefaults() (Options, error) {
 	if o.FlushTimeout == 0 {
 		o.FlushTimeout = 5 * time.Second
 	}
+	if o.IdleEvict == 0 {
+		o.IdleEvict = time.Minute
+	}
+	if o.WriterTTL == 0 {
+		o.WriterTTL = time.Hour
+	}
 	if o.MaxReadAge == 0 {
 		o.MaxReadAge = time.Second
 	}
@@ -126,18 +143,19 @@ func (o Options) withDefaults() (Options, error) {
 }
 
 // flushOptions translates o for package flush.
-func (o Options) flushOptions(onError func(error)) flush.Options {
+func (o Options) flushOptions() flush.Options {
 	return flush.Options{
-		Interval:     o.FlushInterval,
-		Mode:         o.Delivery,
-		BatchKeys:    o.BatchKeys,
-		PipelineKeys: o.MaxPipelineKeys,
-		Timeout:      o.FlushTimeout,
-		MaxBackoff:   o.MaxBackoff,
-		RecordPrefix: o.Namespace + "writer:",
-		RecordTTL:    o.WriterTTL,
-		KeyTTL:       o.KeyTTL,
-		OnError:      onError,
-		Now:          o.Now,
+		MaxKeyBackoff: o.MaxKeyBackoff,
+		Interval:      o.FlushInterval,
+		Mode:          o.Delivery,
+		BatchKeys:     o.BatchKeys,
+		PipelineKeys:  o.MaxPipelineKeys,
+		Timeout:       o.FlushTimeout,
+		MaxBackoff:    o.MaxBackoff,
+		RecordPrefix:  o.Namespace + "writer:",
+		RecordTTL:     o.WriterTTL,
+		KeyTTL:        o.KeyTTL,
+		OnError:       o.OnError,
+		Now:           o.Now,
 	}
 }

@@ -29,22 +29,24 @@ type fetched struct {
 	epoch uint64
 }
 
-func (e *Engine) value(ctx context.Context, c *shard.Counter) (int64, error) {
-	if e.closed.Load() {
+// value reads the counter named name: c, or when c is nil whichever
+// counter the table holds for name, if any (a read never creates one).
+func (e *Engine) value(ctx context.Context, name string, c *shard.Counter) (int64, error) {
+	if e.state.Load() != open {
 		return 0, ErrClosed
 	}
 	e.readStats.reads.Add(1)
 	for {
 		e.mu.RLock()
-		if r := e.cache[c.Name()]; r != nil && e.opts.MaxReadAge > 0 && e.opts.Now().Sub(r.at) <= e.opts.MaxReadAge {
-			v := r.value + c.Unflushed()
+		if r := e.cache[name]; r != nil && e.opts.MaxReadAge > 0 && e.opts.Now().Sub(r.at) <= e.opts.MaxReadAge {
+			v := r.value + unflushed(e.counter(name, c))
 			e.mu.RUnlock()
 			e.readStats.hits.Add(1)
 			return v, nil
 		}
 		e.mu.RUnlock()
 
-		ch := e.reads.DoChan(c.Name(), func() (any, error) { return e.fetch(c) })
+		ch := e.reads.DoChan(name, func() (any, error) { return e.fetch(name, c) })
 		var res singleflight.Result
 		select {
 		case <-ctx.Done():
@@ -57,10 +59,10 @@ func (e *Engine) value(ctx context.Context, c *shard.Counter) (int64, error) {
 		f := res.Val.(fetched)
 		e.mu.RLock()
 		if e.epoch == f.epoch {
-			// Nothing of c was in flight when f was read, and nothing
-			// was drained or settled since: f holds exactly the deltas
-			// settled so far, the counter the rest.
-			v := f.value + c.Unflushed()
+			// Nothing of the counter was in flight when f was read, and
+			// nothing was drained or settled since: f holds exactly the
+			// deltas settled so far, the counter the rest.
+			v := f.value + unflushed(e.counter(name, c))
 			e.mu.RUnlock()
 			return v, nil
 		}
@@ -68,22 +70,37 @@ func (e *Engine) value(ctx context.Context, c *shard.Counter) (int64, error) {
 	}
 }
 
-// fetch reads c's Redis value at a moment when none of c's deltas is in
-// flight, so the value certainly includes every settled delta and no
-// other: a GET that overlapped the write of a batch could see its delta
-// both in Redis and still in flight. It caches the value and returns it
-// with the epoch it is valid for. It does not use the caller's context:
-// other readers share it.
-func (e *Engine) fetch(c *shard.Counter) (fetched, error) {
+// counter is c, or the table's counter named name (nil if none).
+func (e *Engine) counter(name string, c *shard.Counter) *shard.Counter {
+	if c != nil {
+		return c
+	}
+	return e.table.Lookup(name)
+}
+
+func unflushed(c *shard.Counter) int64 {
+	if c == nil {
+		return 0
+	}
+	return c.Unflushed()
+}
+
+// fetch reads a counter's Redis value at a moment when none of its deltas
+// is in flight, so the value certainly includes every settled delta and
+// no other: a GET that overlapped the write of a batch could see its
+// delta both in Redis and still in flight. It caches the value and
+// returns it with the epoch it is valid for. It does not use the caller's
+// context: other readers share it.
+func (e *Engine) fetch(name string, c *shard.Counter) (fetched, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.opts.FlushTimeout)
 	defer cancel()
 	for {
-		epoch, err := e.awaitSettled(ctx, c)
+		epoch, err := e.awaitSettled(ctx, name, c)
 		if err != nil {
 			return fetched{}, err
 		}
 		e.readStats.roundTrips.Add(1)
-		v, err := e.get(ctx, c.Name())
+		v, err := e.get(ctx, name)
 		if err != nil {
 			return fetched{}, err
 		}
@@ -91,7 +108,7 @@ func (e *Engine) fetch(c *shard.Counter) (fetched, error) {
 		e.mu.Lock()
 		ok := e.epoch == epoch
 		if ok {
-			e.cache[c.Name()] = &remote{value: v, at: now}
+			e.cache[name] = &remote{value: v, at: now}
 			e.sweepLocked(now)
 		}
 		e.mu.Unlock()
@@ -101,19 +118,23 @@ func (e *Engine) fetch(c *shard.Counter) (fetched, error) {
 	}
 }
 
-// awaitSettled waits until none of c's deltas is in flight (a flush takes
-// milliseconds) and returns the epoch at that moment.
-func (e *Engine) awaitSettled(ctx context.Context, c *shard.Counter) (uint64, error) {
+// awaitSettled waits until none of the counter's deltas is in flight (a
+// flush takes milliseconds) and returns the epoch at that moment.
+func (e *Engine) awaitSettled(ctx context.Context, name string, c *shard.Counter) (uint64, error) {
 	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
 		e.mu.RLock()
-		epoch, inflight := e.epoch, c.InFlight()
+		epoch := e.epoch
+		var inflight int64
+		if c := e.counter(name, c); c != nil {
+			inflight = c.InFlight()
+		}
 		e.mu.RUnlock()
 		if inflight == 0 {
 			return epoch, nil
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("engine: read %q: a flush of it is still unconfirmed: %w", c.Name(), flush.ErrPending)
+			return 0, fmt.Errorf("engine: read %q: a flush of it is still unconfirmed: %w", name, flush.ErrPending)
 		case <-time.After(wait):
 		}
 	}

@@ -102,7 +102,7 @@ type Rollup struct {
 // slower than Grace, or cut off from Redis for longer) count in the window
 // key but not in the published total.
 func (e *Engine) StartRollup(ctx context.Context, opts RollupOptions) (*Rollup, error) {
-	if e.closed.Load() {
+	if e.state.Load() != open {
 		return nil, ErrClosed
 	}
 	opts, keys, err := opts.resolve(e)
@@ -113,7 +113,7 @@ func (e *Engine) StartRollup(ctx context.Context, opts RollupOptions) (*Rollup, 
 	r := &Rollup{e: e, opts: opts, keys: keys, cancel: cancel, done: make(chan struct{})}
 	e.rollups.mu.Lock()
 	defer e.rollups.mu.Unlock()
-	if e.closed.Load() { // Close ran meanwhile and will not see r
+	if e.state.Load() != open { // Close ran meanwhile and will not see r
 		cancel()
 		return nil, ErrClosed
 	}
@@ -303,7 +303,7 @@ func (r *Rollup) finalize(ctx context.Context, l *lease.Lease, member string) (b
 		r.e.rdb.ZRem(ctx, r.keys.pending, member)
 		return false, err
 	}
-	winKey := r.e.Key("{" + r.queueName() + "}" + name + "@" + strconv.FormatInt(start, 10))
+	winKey := r.e.Key(windowCounterName(r.queueName(), name, size, start))
 	keys := []string{r.keys.pending, winKey, winKey + ":final", r.keys.queue.Ready, l.Key()}
 	header := queue.Encode(WindowMessageID(name, start, size), nil)
 	n, err := finalizeScript.Run(ctx, r.e.rdb, keys, member, l.Token(), header, name, start, size, r.opts.Retention.Milliseconds()).Int()

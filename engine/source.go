@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/abacus-go/abacus/flush"
 	"github.com/abacus-go/abacus/shard"
 )
@@ -11,15 +13,41 @@ type source struct{ e *Engine }
 
 var _ flush.Source = source{}
 
+// Drain drains the table, attaching their registration to the deltas of
+// window counters, and sweeps a share of the table for idle counters.
 func (s source) Drain(dst []flush.Delta) []flush.Delta {
 	e := s.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.epoch++
 	e.table.Drain(func(c *shard.Counter, n int64) {
-		dst = append(dst, flush.Delta{Key: e.Key(c.Name()), N: n, Ref: c})
+		d := flush.Delta{Key: e.Key(c.Name()), N: n, Ref: c}
+		if w := e.windows[c]; w != nil {
+			d.Register = &w.reg
+		}
+		dst = append(dst, d)
 	})
+	e.sweepIdleLocked()
 	return dst
+}
+
+// sweepIdleLocked visits one of the table's 64 shards per IdleEvict/64
+// elapsed, so that a counter idle for IdleEvict leaves memory within
+// 2×IdleEvict.
+func (e *Engine) sweepIdleLocked() {
+	if e.opts.IdleEvict < 0 {
+		return
+	}
+	now := e.opts.Now()
+	step := max(e.opts.IdleEvict/64, 1)
+	n := int(now.Sub(e.lastSweep) / step)
+	if n == 0 {
+		return
+	}
+	e.lastSweep = e.lastSweep.Add(time.Duration(n) * step)
+	if n := e.table.SweepIdle(n); n > 0 {
+		e.evicted.Add(uint64(n))
+	}
 }
 
 func (s source) Settle(ds []flush.Delta) {
@@ -32,6 +60,9 @@ func (s source) Settle(ds []flush.Delta) {
 		c.Settle(d.N)
 		if r := e.cache[c.Name()]; r != nil {
 			r.value += d.N // our INCRBY is in Redis now; the cache stays exact
+		}
+		if w := e.windows[c]; w != nil && w.retired && c.Unflushed() == 0 {
+			delete(e.windows, c)
 		}
 	}
 }

@@ -9,8 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/abacus-go/abacus/flush"
 	"github.com/abacus-go/abacus/queue"
 	"github.com/abacus-go/abacus/shard"
 )
@@ -47,14 +46,20 @@ type WindowOptions struct {
 // (see StartRollup). Get it from Engine.Windowed; the zero value is not
 // usable. It is safe for concurrent use.
 type Windowed struct {
-	e      *Engine
-	name   string
-	size   int64 // ms
-	tag    string
-	keys   windowKeys
-	cur    atomic.Pointer[windowSlot]
-	mu     sync.Mutex         // serializes window changes
-	regist map[int64]struct{} // guarded by mu; windows registered by this process
+	e     *Engine
+	name  string
+	size  int64 // ms
+	queue string
+	keys  windowKeys
+	cur   atomic.Pointer[windowSlot]
+	mu    sync.Mutex               // serializes window changes
+	live  map[int64]*shard.Counter // guarded by mu; this process's windows by start
+}
+
+// window is a window counter's registration with its engine.
+type window struct {
+	reg     flush.Registration // added to the pending set by every flush of the counter
+	retired bool               // out of the table: forget it once flushed
 }
 
 type windowSlot struct {
@@ -109,7 +114,7 @@ func (e *Engine) Windowed(name string, opts WindowOptions) (*Windowed, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	if e.closed.Load() {
+	if e.state.Load() != open {
 		return nil, ErrClosed
 	}
 	opts, keys, err := opts.resolve(e)
@@ -118,8 +123,8 @@ func (e *Engine) Windowed(name string, opts WindowOptions) (*Windowed, error) {
 	}
 	return &Windowed{
 		e: e, name: name, size: opts.Size.Milliseconds(), keys: keys,
-		tag:    "{" + opts.Queue + "}",
-		regist: make(map[int64]struct{}),
+		queue: opts.Queue,
+		live:  make(map[int64]*shard.Counter),
 	}, nil
 }
 
@@ -130,24 +135,28 @@ func (w *Windowed) Name() string { return w.name }
 func (w *Windowed) Size() time.Duration { return time.Duration(w.size) * time.Millisecond }
 
 // Add adds delta to the window that contains the engine clock's now. It
-// does no I/O; the first Add to a new window in this process starts a
-// goroutine that registers the window for finalization (one ZADD). After
-// the engine is closed it drops delta and counts it in Stats.RejectedAdds.
+// does no I/O: the window is registered for finalization by the flush
+// that first writes it, in the same atomic step. After the engine is
+// closed it drops delta and counts it in Stats.RejectedAdds.
 func (w *Windowed) Add(delta int64) { w.AddAt(w.e.opts.Now(), delta) }
 
 // AddAt adds delta to the window that contains t: for events that carry
 // their own time. Like Add it does no I/O.
 func (w *Windowed) AddAt(t time.Time, delta int64) {
-	if w.e.closed.Load() {
-		w.e.rejected.Add(1)
+	e := w.e
+	if e.state.Load() != open {
+		e.rejected.Add(1)
 		return
 	}
 	start := windowStart(t, w.size)
 	if s := w.cur.Load(); s != nil && s.start == start {
 		s.c.Add(delta)
-		return
+	} else {
+		w.roll(start).Add(delta)
 	}
-	w.roll(start).Add(delta)
+	if e.state.Load() == sealed {
+		e.rejected.Add(1) // see Counter.Add
+	}
 }
 
 // Inc adds one.
@@ -155,13 +164,13 @@ func (w *Windowed) Inc() { w.Add(1) }
 
 // Key returns the Redis key of the window that contains t.
 func (w *Windowed) Key(t time.Time) string {
-	return w.e.Key(w.counterName(windowStart(t, w.size)))
+	return w.e.Key(windowCounterName(w.queue, w.name, w.size, windowStart(t, w.size)))
 }
 
 // Value returns the count of the window that contains t, as Counter.Value
 // does: the Redis value plus this process's unflushed delta.
 func (w *Windowed) Value(ctx context.Context, t time.Time) (int64, error) {
-	return w.e.value(ctx, w.e.table.Get(w.counterName(windowStart(t, w.size))))
+	return w.e.value(ctx, windowCounterName(w.queue, w.name, w.size, windowStart(t, w.size)), nil)
 }
 
 func windowStart(t time.Time, size int64) int64 {
@@ -169,30 +178,51 @@ func windowStart(t time.Time, size int64) int64 {
 	return ms - ((ms%size)+size)%size // floor, also before 1970
 }
 
-func (w *Windowed) counterName(start int64) string {
-	return w.tag + w.name + "@" + strconv.FormatInt(start, 10)
+// windowCounterName is the counter name of a window: hash-tagged with its
+// queue so it shares the slot of the queue and the pending set, and
+// carrying the size, so that windows of one name and different sizes
+// never share a key.
+func windowCounterName(queue, name string, size, start int64) string {
+	return "{" + queue + "}" + name + "@" + strconv.FormatInt(size, 10) + "ms@" + strconv.FormatInt(start, 10)
 }
 
-// roll makes start the current window and registers it once per process.
+// roll makes start the current window. Its counter is registered with the
+// engine, so that every flush of it carries its registration in the
+// pending set (ZADD NX, atomic with the delta): a window with a count in
+// Redis is always pending or finalized, whatever the outages.
 func (w *Windowed) roll(start int64) *shard.Counter {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	c := w.e.table.Get(w.counterName(start))
-	if s := w.cur.Load(); s == nil || s.start < start {
-		w.cur.Store(&windowSlot{start: start, c: c})
-	}
-	if _, ok := w.regist[start]; !ok {
-		w.regist[start] = struct{}{}
-		// Forget windows long closed, keeping memory flat: their
-		// counters leave the table (a late Add creates a new one; the old
-		// one still flushes whatever it holds).
-		for s := range w.regist {
+	c := w.live[start]
+	if c == nil {
+		e := w.e
+		c = e.table.Get(windowCounterName(w.queue, w.name, w.size, start))
+		c.Pin()
+		w.live[start] = c
+		e.mu.Lock()
+		e.windows[c] = &window{reg: flush.Registration{
+			Set:    w.keys.pending,
+			Member: pendingMember(w.size, start, w.name),
+			Score:  float64(start + w.size),
+		}}
+		// Forget windows long closed, keeping memory flat: their counters
+		// leave the table (a late Add creates a new one), and their
+		// registration goes once all they hold is in Redis (see
+		// source.Settle).
+		for s, old := range w.live {
 			if s < start-keptWindows*w.size {
-				delete(w.regist, s)
-				w.e.table.Delete(w.counterName(s))
+				delete(w.live, s)
+				e.table.Delete(old.Name())
+				e.windows[old].retired = true
+				if old.Unflushed() == 0 {
+					delete(e.windows, old)
+				}
 			}
 		}
-		go w.register(start)
+		e.mu.Unlock()
+	}
+	if s := w.cur.Load(); s == nil || s.start < start {
+		w.cur.Store(&windowSlot{start: start, c: c})
 	}
 	return c
 }
@@ -212,31 +242,4 @@ func parsePendingMember(m string) (size, start int64, name string, err error) {
 		return 0, 0, "", fmt.Errorf("engine: malformed pending window %q", m)
 	}
 	return size, start, name, nil
-}
-
-// register adds the window to the pending set (ZADD NX, scored by its end)
-// so that the rollup finds it, retrying until it succeeds or the window
-// has been closed for a minute. A window no process registered is never
-// finalized; Options.OnError hears of the failure.
-func (w *Windowed) register(start int64) {
-	member := pendingMember(w.size, start, w.name)
-	end := start + w.size
-	giveUp := time.UnixMilli(end).Add(time.Minute)
-	backoff := 10 * time.Millisecond
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), w.e.opts.FlushTimeout)
-		err := w.e.rdb.ZAddNX(ctx, w.keys.pending, redis.Z{Score: float64(end), Member: member}).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if w.e.opts.Now().After(giveUp) {
-			if w.e.opts.OnError != nil {
-				w.e.opts.OnError(fmt.Errorf("engine: register window %s: %w", member, err))
-			}
-			return
-		}
-		time.Sleep(backoff)
-		backoff = min(2*backoff, time.Second)
-	}
 }

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/abacus-go/abacus/flush"
+	"github.com/abacus-go/abacus/lease"
+)
+
+// recordsLease names the lease whose holder collects stale writer records.
+const recordsLease = "records"
+
+// upkeep is the engine's housekeeping besides flushing, in one goroutine:
+// it checks that the server's eviction policy cannot evict abacus' state
+// (at start and every round, reporting a change through OnError), and,
+// in exactly-once mode, collects the writer records of engines idle for
+// WriterTTL, one engine at a time under a lease.
+type upkeep struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (e *Engine) startUpkeep() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.upkeep = upkeep{cancel: cancel, done: make(chan struct{})}
+	go e.runUpkeep(ctx)
+}
+
+// stopUpkeep ends the upkeep goroutine and waits for it.
+func (e *Engine) stopUpkeep() {
+	e.upkeep.cancel()
+	<-e.upkeep.done
+}
+
+// upkeepEvery is the period of the upkeep rounds: a quarter of WriterTTL,
+// so a record is deleted within 1¼ WriterTTL of its writer's last batch.
+func (e *Engine) upkeepEvery() time.Duration { return max(e.opts.WriterTTL/4, time.Second) }
+
+func (e *Engine) runUpkeep(ctx context.Context) {
+	defer close(e.upkeep.done)
+	var reported string
+	for {
+		switch err := e.evictionRisk(ctx); {
+		case err == nil:
+			reported = ""
+		case err.Error() != reported:
+			reported = err.Error()
+			e.report(err)
+		}
+		if e.opts.Delivery == flush.ExactlyOnce {
+			e.collectRecords(ctx)
+		}
+		// Jitter keeps engines started together from contending at once.
+		d := e.upkeepEvery()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d*3/4 + rand.N(d/2+1)):
+		}
+	}
+}
+
+// evictionRisk returns an error when the server's maxmemory policy can
+// evict abacus' state, or does not say; nil otherwise, and when Redis
+// cannot be reached (the flusher reports that).
+func (e *Engine) evictionRisk(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.FlushTimeout)
+	defer cancel()
+	err := flush.CheckEviction(ctx, e.rdb, e.opts.KeyTTL > 0)
+	if errors.Is(err, flush.ErrEvictable) || errors.Is(err, flush.ErrPolicyUnknown) {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
+}
+
+// collectRecords deletes stale writer records if this engine obtains the
+// records lease.
+func (e *Engine) collectRecords(ctx context.Context) {
+	ttl := max(e.opts.FlushTimeout, 10*time.Second)
+	l, err := lease.TryAcquire(ctx, e.rdb, recordsLease, ttl, lease.Options{
+		KeyPrefix: e.opts.Namespace + "lease:", AutoRenew: true,
+	})
+	if err != nil {
+		return // held by another engine, or Redis is down: the flusher reports that
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.FlushTimeout)
+		defer cancel()
+		l.Release(ctx)
+	}()
+	got, err := flush.CollectRecords(l.Context(), e.rdb, e.opts.Namespace+"writer:", e.opts.WriterTTL)
+	if err != nil && l.Err() == nil && ctx.Err() == nil {
+		e.report(fmt.Errorf("engine: collect writer records: %w", err))
+	}
+	e.recordsCollected.Add(uint64(got.Deleted))
+}
+
+func (e *Engine) report(err error) {
+	if e.opts.OnError != nil {
+		e.opts.OnError(err)
+	}
+}
