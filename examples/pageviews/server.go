@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -18,14 +19,38 @@ import (
 type views struct {
 	e *engine.Engine
 	// handles caches a counter handle per path: the hot path is one
-	// lock-free map load and one Inc. It also lists the paths for /counts.
-	// (Memory grows with distinct paths; count route patterns instead of
-	// raw paths where clients can invent paths.)
+	// lock-free map load and one Inc. It is also the list of paths /counts
+	// reports. (Memory grows with distinct paths; count route patterns
+	// instead of raw paths where clients can invent paths.)
 	handles sync.Map // path → *engine.Counter
 }
 
-// counter returns the handle for path, nil if the name is invalid (over
-// engine.MaxNameLen).
+// otherPath is where the middleware counts requests whose path fails
+// checkPath (behind the mux, only paths over maxPathLen bytes do). They
+// are counted, not dropped or refused: counting must not change what the
+// site serves.
+const otherPath = "(other)"
+
+// maxPathLen is the longest path counted under its own name: the counter
+// is named "pv:" + path.
+const maxPathLen = engine.MaxNameLen - len("pv:")
+
+// checkPath says why path cannot be counted under its own name, or
+// returns nil.
+func checkPath(path string) error {
+	switch {
+	case path == "":
+		return errors.New("path is empty")
+	case path[0] != '/':
+		return fmt.Errorf("path %q does not start with '/'", path)
+	case len(path) > maxPathLen:
+		return fmt.Errorf("path is %d bytes; the longest counted is %d", len(path), maxPathLen)
+	}
+	return nil
+}
+
+// counter returns the handle for path, creating it on first use; nil once
+// the engine is closed.
 func (v *views) counter(path string) *engine.Counter {
 	if c, ok := v.handles.Load(path); ok {
 		return c.(*engine.Counter)
@@ -42,25 +67,35 @@ func (v *views) counter(path string) *engine.Counter {
 // engine writes the totals to Redis every flush interval.
 func (v *views) count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c := v.counter(r.URL.Path); c != nil {
+		path := r.URL.Path
+		if checkPath(path) != nil {
+			path = otherPath
+		}
+		if c := v.counter(path); c != nil {
 			c.Inc()
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// counts serves {"path": views} for every path seen (or ?path=), each the
-// Redis total plus this process's unflushed views.
+// counts serves {"path": views} for every path this server has counted,
+// or for the one in ?path=, each the Redis total plus this process's
+// unflushed views. Reading a path never creates a counter (Engine.Value
+// does not), so a client cannot grow memory through /counts.
 func (v *views) counts(w http.ResponseWriter, r *http.Request) {
+	path, one, err := pathParam(r.URL.RawQuery)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	out := map[string]int64{}
 	add := func(path string, c *engine.Counter) error {
 		n, err := c.Value(r.Context())
 		out[path] = n
 		return err
 	}
-	var err error
-	if p := r.URL.Query().Get("path"); p != "" {
-		err = add(p, v.counter(p))
+	if one {
+		out[path], err = v.e.Value(r.Context(), "pv:"+path)
 	} else {
 		v.handles.Range(func(k, c any) bool {
 			err = add(k.(string), c.(*engine.Counter))
@@ -73,6 +108,34 @@ func (v *views) counts(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(out)
+}
+
+// pathParam parses the query of /counts: empty, or path=<URL path> (or
+// otherPath). It returns the path and whether one was given, or says what
+// is wrong with the query.
+func pathParam(rawQuery string) (path string, given bool, err error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", false, fmt.Errorf("bad query: %w", err)
+	}
+	for k, vs := range q {
+		if k != "path" {
+			return "", false, fmt.Errorf("unknown parameter %q: /counts takes only path", k)
+		}
+		if len(vs) > 1 {
+			return "", false, fmt.Errorf("path given %d times: give one, or none for every path", len(vs))
+		}
+	}
+	ps, given := q["path"]
+	if !given {
+		return "", false, nil
+	}
+	if ps[0] != otherPath {
+		if err := checkPath(ps[0]); err != nil {
+			return "", false, err
+		}
+	}
+	return ps[0], true, nil
 }
 
 // metrics serves the engine's Stats in the Prometheus text format.
