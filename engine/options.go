@@ -55,6 +55,14 @@ type Options struct {
 	// flush. An evicted name is created again by its next Add. Default
 	// 1m; negative: never evict.
 	IdleEvict time.Duration
+	// Replicas is how many replicas must acknowledge a flushed batch
+	// before it counts as written (WAIT, one command per flush round
+	// trip); until then it is kept and resent, so a failover cannot lose
+	// it. Default 0, auto: one replica once the master has been seen with
+	// one. Negative: never wait. See flush.Options.Replicas.
+	Replicas int
+	// ReplicaTimeout bounds each WAIT. Default 1s.
+	ReplicaTimeout time.Duration
 	// MaxKeyBackoff caps the wait before a key Redis refused is sent
 	// again by a background flush. Default 1m. See flush.KeyError.
 	MaxKeyBackoff time.Duration
@@ -95,6 +103,7 @@ func (o Options) withDefaults() (Options, error) {
 		{"KeyTTL", o.KeyTTL},
 		{"WriterTTL", o.WriterTTL},
 		{"MaxKeyBackoff", o.MaxKeyBackoff},
+		{"ReplicaTimeout", o.ReplicaTimeout},
 	} {
 		if d.v < 0 {
 			return o, &OptionError{d.field, d.v, "must be positive (or zero for the default)"}
@@ -145,17 +154,19 @@ func (o Options) withDefaults() (Options, error) {
 // flushOptions translates o for package flush.
 func (o Options) flushOptions() flush.Options {
 	return flush.Options{
-		MaxKeyBackoff: o.MaxKeyBackoff,
-		Interval:      o.FlushInterval,
-		Mode:          o.Delivery,
-		BatchKeys:     o.BatchKeys,
-		PipelineKeys:  o.MaxPipelineKeys,
-		Timeout:       o.FlushTimeout,
-		MaxBackoff:    o.MaxBackoff,
-		RecordPrefix:  o.Namespace + "writer:",
-		RecordTTL:     o.WriterTTL,
-		KeyTTL:        o.KeyTTL,
-		OnError:       o.OnError,
-		Now:           o.Now,
+		MaxKeyBackoff:  o.MaxKeyBackoff,
+		Replicas:       o.Replicas,
+		ReplicaTimeout: o.ReplicaTimeout,
+		Interval:       o.FlushInterval,
+		Mode:           o.Delivery,
+		BatchKeys:      o.BatchKeys,
+		PipelineKeys:   o.MaxPipelineKeys,
+		Timeout:        o.FlushTimeout,
+		MaxBackoff:     o.MaxBackoff,
+		RecordPrefix:   o.Namespace + "writer:",
+		RecordTTL:      o.WriterTTL,
+		KeyTTL:         o.KeyTTL,
+		OnError:        o.OnError,
+		Now:            o.Now,
 	}
 }

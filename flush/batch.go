@@ -52,16 +52,16 @@ type batch struct {
 	sent   int       // how many times it was sent
 }
 
-func (b *batch) keysAndArgs(floor uint64, keyTTL time.Duration) ([]string, []any) {
+func (b *batch) keysAndArgs(floor, base uint64, keyTTL time.Duration) ([]string, []any) {
 	keys := make([]string, 0, len(b.deltas)+1)
-	args := make([]any, 0, len(b.deltas)+5)
+	args := make([]any, 0, len(b.deltas)+6)
 	resend := "0"
 	if b.sent > 0 {
 		resend = "1"
 	}
 	keys = append(keys, b.record)
 	args = append(args, strconv.FormatUint(b.seq, 10), strconv.FormatUint(floor, 10),
-		resend, keyTTL.Milliseconds(), len(b.deltas))
+		resend, keyTTL.Milliseconds(), len(b.deltas), strconv.FormatUint(base, 10))
 	for _, d := range b.deltas {
 		keys = append(keys, d.Key)
 		args = append(args, d.N)

@@ -131,11 +131,16 @@ func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch,
 		}
 		chunk := batches[:n]
 		batches = batches[n:]
+		f.rebased = false
 		p, errs, err := f.sendPipeline(ctx, chunk)
-		if f.noScript && len(p) > 0 {
-			// NOSCRIPT (Redis restarted, failed over, or SCRIPT FLUSH):
-			// send what it refused once more, as EVAL, before anything
-			// after it.
+		// NOSCRIPT (Redis restarted, failed over, or SCRIPT FLUSH), or a
+		// regressed record now accepted: send what was refused again, as
+		// EVAL, before anything after it. A failover can bring both.
+		for range 2 {
+			if !(f.noScript || f.rebased) || len(p) == 0 {
+				break
+			}
+			f.rebased = false
 			var more []error
 			p, more, err = f.sendPipeline(ctx, p)
 			errs = append(errs, more...)
@@ -171,11 +176,44 @@ func (f *Flusher) unsend(batches []*batch) (keep []*batch) {
 	return keep
 }
 
-// sendPipeline sends chunk in one pipeline. Its error is the first
+// sendPipeline sends chunk and, when replicas are wanted, a WAIT after it
+// on the same connection (one pipeline per master on a Cluster, since a
+// WAIT counts the writes of its own connection). Its error is the first
 // failure in the chunk: a batch refused only because an earlier one is in
 // doubt says nothing the earlier one's error did not.
 func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*batch, keyErrs []error, err error) {
-	pipe := f.rdb.Pipeline()
+	want := f.replicas.Want(ctx, f.rdb)
+	if want == 0 || !f.cluster {
+		return f.sendOn(ctx, f.rdb.Pipeline(), chunk, want)
+	}
+	byNode := make(map[*redis.Client][]*batch)
+	var nodes []*redis.Client
+	for _, b := range chunk {
+		node, nerr := f.rdb.(*redis.ClusterClient).MasterForKey(ctx, b.record)
+		if nerr != nil {
+			return chunk, nil, fmt.Errorf("find master of %s: %w", b.record, nerr)
+		}
+		if byNode[node] == nil {
+			nodes = append(nodes, node)
+		}
+		byNode[node] = append(byNode[node], b)
+	}
+	for _, node := range nodes {
+		p, errs, nerr := f.sendOn(ctx, node.Pipeline(), byNode[node], want)
+		pending = append(pending, p...)
+		keyErrs = append(keyErrs, errs...)
+		if err == nil {
+			err = nerr
+		}
+	}
+	return pending, keyErrs, err
+}
+
+// sendOn sends chunk through pipe, followed by WAIT want when want > 0.
+// A batch applied (or found applied) while fewer replicas than wanted
+// acknowledged stays pending: it is resent, recognised as a duplicate,
+// and confirmed once a WAIT after it succeeds.
+func (f *Flusher) sendOn(ctx context.Context, pipe redis.Pipeliner, chunk []*batch, want int) (pending []*batch, keyErrs []error, err error) {
 	cmds := make([]*redis.Cmd, len(chunk))
 	// EVAL carries the script and caches it in Redis; EVALSHA only names
 	// it. Use EVAL until a reply shows the script is cached, and after
@@ -183,31 +221,46 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 	// its own.
 	eval := f.noScript
 	f.noScript = false
-	var resent, dups, lost uint64
-	var lostDelta int64
+	var st Stats // this pipeline's contribution
 	for i, b := range chunk {
-		keys, args := b.keysAndArgs(f.floor[b.group], f.opts.KeyTTL)
+		keys, args := b.keysAndArgs(f.floor[b.group], f.base(b.group), f.opts.KeyTTL)
 		if eval {
 			cmds[i] = applyScript.Eval(ctx, pipe, keys, args...)
 		} else {
 			cmds[i] = applyScript.EvalSha(ctx, pipe, keys, args...)
 		}
 		if b.sent > 0 {
-			resent++
+			st.Resent++
 		}
 		b.sent++
+	}
+	var wait *redis.Cmd
+	if want > 0 {
+		wait = pipe.Do(ctx, "wait", want, f.opts.ReplicaTimeout.Milliseconds())
 	}
 	pipe.Exec(ctx) // errors are read per command below
 	defer func() {
 		f.stats.update(func(s *Stats) {
 			s.RoundTrips++
 			s.Commands += uint64(len(chunk))
-			s.Resent += resent
-			s.Duplicates += dups
-			s.LostBatches += lost
-			s.LostDelta += lostDelta
+			if wait != nil {
+				s.Commands++
+			}
+			s.Resent += st.Resent
+			s.Duplicates += st.Duplicates
+			s.LostBatches += st.LostBatches
+			s.LostDelta += st.LostDelta
+			s.Unreplicated += st.Unreplicated
 		})
 	}()
+	var unreplicated error
+	if wait != nil {
+		acked, werr := wait.Int64()
+		f.replicas.Saw(int(acked))
+		if werr != nil || acked < int64(want) {
+			unreplicated = &ReplicaError{Want: want, Acked: int(acked), Err: werr}
+		}
+	}
 	var outOfOrder error
 	for i, b := range chunk {
 		v, cerr := cmds[i].Result()
@@ -222,13 +275,6 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 			continue
 		}
 		r, perr := parseScriptReply(v)
-		if perr == nil && r.outcome == outcomeOutOfOrder {
-			if outOfOrder == nil {
-				outOfOrder = fmt.Errorf("batch %d out of order: an earlier batch is in doubt", b.seq)
-			}
-			pending = append(pending, b)
-			continue
-		}
 		if perr != nil {
 			if err == nil {
 				err = perr
@@ -236,17 +282,46 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 			pending = append(pending, b)
 			continue
 		}
-		f.floor[b.group] = max(f.floor[b.group], b.seq)
 		switch r.outcome {
+		case outcomeOutOfOrder:
+			if outOfOrder == nil {
+				outOfOrder = fmt.Errorf("batch %d out of order: an earlier batch is in doubt", b.seq)
+			}
+			pending = append(pending, b)
+			continue
+		case outcomeRegressed:
+			if rerr := f.regressed(b, r.last); rerr != nil {
+				keyErrs = append(keyErrs, rerr)
+			}
+			f.rebased = true
+			pending = append(pending, b)
+			continue
 		case outcomeLost:
-			lost++
-			lostDelta += sum(b.deltas)
+			f.floor[b.group] = max(f.floor[b.group], b.seq)
+			st.LostBatches++
+			st.LostDelta += sum(b.deltas)
 			keyErrs = append(keyErrs, f.lost(b))
 			continue
-		case outcomeDuplicate:
-			dups++
 		}
+		if unreplicated != nil {
+			// Applied on this master, but a failover could still lose it.
+			st.Unreplicated++
+			pending = append(pending, b)
+			continue
+		}
+		if r.outcome == outcomeDuplicate {
+			st.Duplicates++
+		} else {
+			delete(f.accepted, b.group) // the record is at b.seq again
+		}
+		f.floor[b.group] = max(f.floor[b.group], b.seq)
+		now := f.opts.Now()
+		f.history.add(b, now)
+		f.confirmedAt[b.group] = now
 		keyErrs = append(keyErrs, f.settle(b, r.failed)...)
+	}
+	if err == nil {
+		err = unreplicated
 	}
 	if err == nil {
 		err = outOfOrder

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
 // Flusher moves deltas from a Source to Redis, in the background every
@@ -37,6 +39,12 @@ type Flusher struct {
 	// full age in Stats.MaxStaleness.
 	restored map[string]time.Time
 	refusals map[string]*refusal // keys Redis refused, for their backoff
+
+	replicas    *replicas.Policy
+	rebased     bool              // a regression was accepted: resend at once
+	accepted    map[int]uint64    // per group: a regressed record accepted as base
+	confirmedAt map[int]time.Time // per group: last confirmation
+	history     history           // recent confirmations, to size a regression
 
 	stats stats
 
@@ -86,8 +94,12 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 		noScript:  true,
 		restored:  make(map[string]time.Time),
 		refusals:  make(map[string]*refusal),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
+
+		replicas:    replicas.New(opts.Replicas),
+		accepted:    make(map[int]uint64),
+		confirmedAt: make(map[int]time.Time),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	for i := range f.nextSeq {
 		f.nextSeq[i] = 1
@@ -363,7 +375,8 @@ func (f *Flusher) report(err error) {
 
 // Retryable reports whether an error from Flush may go away by flushing
 // again: it does unless it is nil or made only of *KeyErrors, which need
-// the data in Redis fixed first, and *LostErrors, which are final.
+// the data in Redis fixed first, and *LostErrors and *RegressionErrors,
+// which report what is final.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
@@ -378,5 +391,6 @@ func Retryable(err error) bool {
 	}
 	var ke *KeyError
 	var le *LostError
-	return !errors.As(err, &ke) && !errors.As(err, &le)
+	var re *RegressionError
+	return !errors.As(err, &ke) && !errors.As(err, &le) && !errors.As(err, &re)
 }

@@ -58,6 +58,15 @@ type Options struct {
 	// so that no eviction policy removes them ahead of the counters.
 	// Default 1h.
 	RecordTTL time.Duration
+	// Replicas is how many replicas must acknowledge a batch (WAIT, in
+	// the same round trip) before it counts as applied; until then it is
+	// kept and resent, so a failover cannot lose it. Default 0, "auto":
+	// one replica once the master has been seen with one, and from then
+	// on (a failover in progress looks like a master without replicas);
+	// nothing while none was ever seen. Negative: never wait.
+	Replicas int
+	// ReplicaTimeout bounds each WAIT. Default 1s.
+	ReplicaTimeout time.Duration
 	// MaxKeyBackoff caps the wait before a key Redis refused (see
 	// KeyError) is sent again by a background flush; the wait doubles
 	// from Interval with every refusal. Default 1m.
@@ -89,6 +98,8 @@ func (o Options) withDefaults() (Options, error) {
 		return bad("MaxBackoff", o.MaxBackoff)
 	case o.RecordTTL < 0:
 		return bad("RecordTTL", o.RecordTTL)
+	case o.ReplicaTimeout < 0:
+		return bad("ReplicaTimeout", o.ReplicaTimeout)
 	case o.MaxKeyBackoff < 0:
 		return bad("MaxKeyBackoff", o.MaxKeyBackoff)
 	case o.KeyTTL < 0:
@@ -106,6 +117,7 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.MaxBackoff, 5*time.Second)
 	def(&o.RecordTTL, time.Hour)
 	def(&o.MaxKeyBackoff, time.Minute)
+	def(&o.ReplicaTimeout, time.Second)
 	if o.BatchKeys == 0 {
 		o.BatchKeys = 512
 	}

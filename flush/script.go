@@ -20,11 +20,20 @@ const failureWindow = 1024
 // errors of a batch that had any, as JSON [seq, [index, message, ...]].
 // KEYS[2..n+1] are the counters; KEYS[n+2..] sorted sets that registrations
 // add to. ARGV[1] is the batch's seq; ARGV[2] the writer's floor, the seq up
-// to which it knows every batch of this record was applied; ARGV[3] "1"
-// when the batch was sent before and its outcome is in doubt; ARGV[4] the
-// key TTL in ms (0: none); ARGV[5] n; ARGV[5+i] the delta for KEYS[1+i];
-// then one triple per registration: the index in KEYS of its sorted set,
-// the score and the member, added with ZADD NX.
+// to which it knows every batch of this record was applied (and, where it
+// waits for replicas, replicated); ARGV[3] "1" when the batch was sent
+// before and its outcome is in doubt; ARGV[4] the key TTL in ms (0: none);
+// ARGV[5] n; ARGV[6] the base, the lowest recorded seq the writer accepts
+// (its floor, unless it accepted a regression); ARGV[6+i] the delta for
+// KEYS[1+i]; then one triple per registration: the index in KEYS of its
+// sorted set, the score and the member, added with ZADD NX.
+//
+// A record below the base means Redis lost writes it had acknowledged (a
+// failover to a replica that missed them, a restart without persistence):
+// the script applies nothing and says so, with the recorded seq, so that
+// the writer can report the loss and resend on the new base. Since a
+// record and its data change in one step and replicas apply writes in
+// order, every batch above the recorded seq is absent and safe to resend.
 //
 // A batch applies when it directly follows the recorded one, or when the
 // writer vouches that every earlier batch was applied (the record was
@@ -41,8 +50,9 @@ const failureWindow = 1024
 // evict it first, and with it the protection of the batches in doubt.
 //
 // It returns {1, errors} when it applied the batch now, {0, errors} when
-// the batch had been applied before, {2, {}} when it is out of order and
-// {3, {}} when the record was lost while the batch was in doubt; errors is
+// the batch had been applied before, {2, {}} when it is out of order,
+// {3, {}} when the record was lost while the batch was in doubt and
+// {4, seq} when the record regressed below the base; errors is
 // {index, message, ...} for the keys INCRBY refused. redis.pcall keeps one
 // refused key from aborting the script: Redis would not roll back the
 // INCRBYs already done.
@@ -57,6 +67,9 @@ if not last then
   last = 0
 else
   last = tonumber(last)
+end
+if last < tonumber(ARGV[6]) then
+  return {4, last}
 end
 if seq <= last then
   local rec = redis.call('HGET', KEYS[1], field)
@@ -73,7 +86,7 @@ local failed = {}
 local keyttl = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 for i = 2, n + 1 do
-  local r = redis.pcall('INCRBY', KEYS[i], ARGV[i + 4])
+  local r = redis.pcall('INCRBY', KEYS[i], ARGV[i + 5])
   if type(r) == 'table' and r.err then
     -- Redis checks maxmemory at a script's first write only: a refusal
     -- here means nothing was written, so refuse the batch as a whole.
@@ -84,7 +97,7 @@ for i = 2, n + 1 do
     redis.call('PEXPIRE', KEYS[i], keyttl)
   end
 end
-for j = n + 6, #ARGV, 3 do
+for j = n + 7, #ARGV, 3 do
   redis.call('ZADD', KEYS[tonumber(ARGV[j])], 'NX', ARGV[j + 1], ARGV[j + 2])
 end
 local now = redis.call('TIME')
@@ -101,12 +114,14 @@ const (
 	outcomeApplied    = 1
 	outcomeOutOfOrder = 2
 	outcomeLost       = 3
+	outcomeRegressed  = 4
 )
 
 // scriptReply is a parsed reply of applyScript.
 type scriptReply struct {
 	outcome int64          // one of the outcomes above
 	failed  map[int]string // 0-based delta index → Redis error message
+	last    uint64         // outcomeRegressed: the seq recorded
 }
 
 func parseScriptReply(v any) (scriptReply, error) {
@@ -116,6 +131,11 @@ func parseScriptReply(v any) (scriptReply, error) {
 	}
 	status, _ := arr[0].(int64)
 	r := scriptReply{outcome: status}
+	if status == outcomeRegressed {
+		last, _ := arr[1].(int64)
+		r.last = uint64(last)
+		return r, nil
+	}
 	list, _ := arr[1].([]any)
 	for i := 0; i+1 < len(list); i += 2 {
 		idx, ok := list[i].(int64)

@@ -18,6 +18,11 @@ type Stats struct {
 	KeyErrors     uint64 // deltas refused for their key (see KeyError)
 	LostBatches   uint64 // batches given up in doubt (see LostError)
 	LostDelta     int64  // sum of their deltas
+	// Unreplicated counts batches applied on the master while fewer
+	// replicas than wanted acknowledged them: kept and resent.
+	Unreplicated   uint64
+	Regressions    uint64 // writer records found behind the floor (see RegressionError)
+	RegressedDelta int64  // the deltas known lost with them
 
 	PendingBatches int   // sent batches whose outcome is not known yet
 	PendingKeys    int   // keys in those batches
