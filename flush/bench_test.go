@@ -3,6 +3,8 @@ package flush
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/abacus-go/abacus/internal/redistest"
@@ -67,5 +69,47 @@ func BenchmarkFlush(b *testing.B) {
 			}
 			report(b, uint64(n*b.N))
 		})
+	}
+}
+
+// BenchmarkFlushReplicated measures one flush of N dirty keys on a local
+// master with one replica, waiting for the replica (the default there) and
+// not: the cost of replica acknowledgement is one WAIT per pipeline and
+// the replica's lag behind the last write.
+func BenchmarkFlushReplicated(b *testing.B) {
+	ctx := context.Background()
+	master := redistest.Start(b, redistest.Options{Args: noSyncDelay})
+	redistest.Start(b, redistest.Options{Args: append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(master.Port)}, noSyncDelay...)})
+	rdb := master.Client(b)
+	redistest.WaitFor(b, "the replica in sync", func() bool {
+		info, _ := rdb.Info(ctx, "replication").Result()
+		return strings.Contains(info, "connected_slaves:1") && strings.Contains(info, "state=online")
+	})
+	for _, n := range []int{100, 10000} {
+		deltas := make([]Delta, n)
+		for i := range deltas {
+			deltas[i] = Delta{Key: fmt.Sprintf("pv:/page/%06d", i), N: 1}
+		}
+		for _, wait := range []struct {
+			name     string
+			replicas int
+		}{{"no-wait", -1}, {"wait-1", 0}} {
+			b.Run(fmt.Sprintf("keys=%d/%s", n, wait.name), func(b *testing.B) {
+				f, err := New(rdb, &sliceSource{deltas}, Options{Replicas: wait.replicas})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := f.Flush(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				for range b.N {
+					if err := f.Flush(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
