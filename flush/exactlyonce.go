@@ -186,10 +186,19 @@ func (f *Flusher) sendPipeline(ctx context.Context, chunk []*batch) (pending []*
 	if want == 0 || !f.cluster {
 		return f.sendOn(ctx, f.rdb.Pipeline(), chunk, want)
 	}
+	cc := f.rdb.(*redis.ClusterClient)
+	defer func() {
+		if err != nil {
+			// The per-node pipelines bypass the ClusterClient's handling
+			// of MOVED: after a failover its slot map is stale until
+			// reloaded.
+			cc.ReloadState(ctx)
+		}
+	}()
 	byNode := make(map[*redis.Client][]*batch)
 	var nodes []*redis.Client
 	for _, b := range chunk {
-		node, nerr := f.rdb.(*redis.ClusterClient).MasterForKey(ctx, b.record)
+		node, nerr := cc.MasterForKey(ctx, b.record)
 		if nerr != nil {
 			return chunk, nil, fmt.Errorf("find master of %s: %w", b.record, nerr)
 		}

@@ -29,8 +29,8 @@ import (
 )
 
 // RecheckEvery is how often Policy asks the master for its replica count
-// while it has not seen one.
-const RecheckEvery = 5 * time.Second
+// while it has not seen one (a probe that fails is repeated at once).
+const RecheckEvery = time.Second
 
 // Policy is the number of replicas to wait for. Its zero value is "auto".
 // It is safe for concurrent use.
@@ -63,8 +63,11 @@ func (p *Policy) Want(ctx context.Context, rdb redis.UniversalClient) int {
 		return 1
 	}
 	if now := time.Now(); now.Sub(p.checked) >= RecheckEvery {
-		p.checked = now
-		if n, err := Connected(ctx, rdb); err == nil && n > 0 {
+		n, err := Connected(ctx, rdb)
+		if err == nil {
+			p.checked = now
+		}
+		if n > 0 {
 			p.seen = true
 			return 1
 		}
