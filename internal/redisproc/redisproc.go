@@ -1,5 +1,5 @@
-// Package redisproc runs redis-server as a child process on a free
-// loopback port: the one mechanism behind the test harness
+// Package redisproc runs redis-server (or redis-sentinel) as a child
+// process on a free loopback port: the one mechanism behind the test harness
 // (internal/redistest) and the benchmark's embedded Redis. On Linux the
 // kernel kills the server if its parent dies, so none outlives a killed
 // test binary or benchmark.
@@ -28,6 +28,13 @@ type Options struct {
 	AppendOnly bool
 	// Args are extra redis-server arguments.
 	Args []string
+	// Config is a configuration file read before the arguments. Default:
+	// none.
+	Config string
+	// Sentinel runs redis-sentinel instead of redis-server. It requires
+	// Config, which Sentinel rewrites as it learns the topology; AppendOnly
+	// does not apply.
+	Sentinel bool
 }
 
 // Server is a running redis-server. It is not safe for concurrent use.
@@ -47,7 +54,10 @@ func Start(opts Options) (*Server, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("redisproc: Options.Dir is required")
 	}
-	if _, err := exec.LookPath("redis-server"); err != nil {
+	if opts.Sentinel && opts.Config == "" {
+		return nil, errors.New("redisproc: Options.Sentinel requires Config")
+	}
+	if _, err := exec.LookPath(opts.command()); err != nil {
 		return nil, err
 	}
 	var err error
@@ -61,7 +71,14 @@ func Start(opts Options) (*Server, error) {
 			return s, nil
 		}
 	}
-	return nil, fmt.Errorf("redisproc: redis-server did not start: %w", err)
+	return nil, fmt.Errorf("redisproc: %s did not start: %w", opts.command(), err)
+}
+
+func (o *Options) command() string {
+	if o.Sentinel {
+		return "redis-sentinel"
+	}
+	return "redis-server"
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -75,17 +92,23 @@ func FreePort() (int, error) {
 }
 
 func (s *Server) start() error {
-	args := []string{
+	var args []string
+	if s.opts.Config != "" {
+		args = append(args, s.opts.Config) // must come first
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
 		"--dir", s.opts.Dir, "--save", "", "--daemonize", "no",
 		"--logfile", filepath.Join(s.opts.Dir, "redis.log"),
-	}
-	if s.opts.AppendOnly {
+	)
+	switch {
+	case s.opts.Sentinel:
+	case s.opts.AppendOnly:
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
-	} else {
+	default:
 		args = append(args, "--appendonly", "no")
 	}
-	cmd := exec.Command("redis-server", append(args, s.opts.Args...)...)
+	cmd := exec.Command(s.opts.command(), append(args, s.opts.Args...)...)
 	cmd.Dir = s.opts.Dir
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {

@@ -17,6 +17,12 @@ func TestStartRequiresDir(t *testing.T) {
 	}
 }
 
+func TestStartSentinelRequiresConfig(t *testing.T) {
+	if _, err := redisproc.Start(redisproc.Options{Dir: t.TempDir(), Sentinel: true}); err == nil {
+		t.Fatal("Start with Sentinel but no Config succeeded")
+	}
+}
+
 // TestKillLosesWhatStopKeeps: with AppendOnly, Stop then Restart keeps the
 // data; without persistence, Kill then Restart starts empty.
 func TestKillLosesWhatStopKeeps(t *testing.T) {

@@ -24,24 +24,38 @@ type ClusterOptions struct {
 	// AppendOnly gives every node appendonly with fsync always, so that
 	// RestartNode keeps every acknowledged write.
 	AppendOnly bool
+	// Replicas is the number of replicas per master: 0 (the default) or 1.
+	// Only a cluster with replicas supports Failover and KillMaster.
+	Replicas int
 }
 
-// Cluster is a Redis Cluster of masters only (no replicas), each a
-// redis-server owned by a test and stopped when the test ends. It is not safe
-// for concurrent use, and its methods must be called from the test's
-// goroutine since they may call t.Fatal.
+// Cluster is a Redis Cluster, of masters only or with one replica per
+// master, each node a redis-server owned by a test and stopped when the test
+// ends. It is not safe for concurrent use, and its methods must be called
+// from the test's goroutine since they may call t.Fatal.
+//
+// The hash slots are split into Masters contiguous ranges; range i is the
+// i-th by slot number (see Slots). Each range is served by one pair of nodes
+// for the cluster's life: Nodes[i], its master at start, and with Replicas
+// Nodes[Masters+i], its replica. Failover and KillMaster swap a pair's
+// roles; Master and Replica report the current ones.
 type Cluster struct {
-	// Nodes are the masters in creation order; node i owns the i-th range
-	// of hash slots.
+	// Nodes are the masters at start, Nodes[i] owning range i, followed
+	// by their replicas in the same order.
 	Nodes []*Server
 
-	t testing.TB
+	t       testing.TB
+	masters int
+	ranges  [][2]int              // first and last slot of each range
+	clients []*redis.Client       // one per node, in the order of Nodes
+	elected map[*Server]time.Time // when Failover or KillMaster last saw a node promoted
 }
 
-// StartCluster spawns opts.Masters cluster-enabled redis-servers, joins them
-// with redis-cli --cluster create and waits until every node reports
-// cluster_state:ok. It skips or fails (see Unavailable) when redis-server or
-// redis-cli is not on PATH.
+// StartCluster spawns opts.Masters cluster-enabled redis-servers (and with
+// Replicas as many more), joins them with redis-cli --cluster create and
+// waits until every node reports cluster_state:ok (and every replica is
+// connected to its master). It skips or fails (see Unavailable) when
+// redis-server or redis-cli is not on PATH.
 func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
@@ -54,22 +68,26 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	if n < 3 {
 		t.Fatalf("redistest: ClusterOptions.Masters = %d; a Redis Cluster needs at least 3", n)
 	}
-	c := &Cluster{t: t}
-	for i := 0; i < n; i++ {
-		c.Nodes = append(c.Nodes, Start(t, Options{
-			AppendOnly: opts.AppendOnly,
-			Args: []string{
-				"--cluster-enabled", "yes",
-				"--cluster-config-file", "nodes.conf", // relative to the node's own Dir
-				"--cluster-node-timeout", "2000",
-				// The bus port defaults to port+10000, which overflows for
-				// ephemeral ports above 55535; a free port of its own cannot.
-				"--cluster-port", strconv.Itoa(FreePort(t)),
-			},
-		}))
+	if opts.Replicas < 0 || opts.Replicas > 1 {
+		t.Fatalf("redistest: ClusterOptions.Replicas = %d; want 0 or 1", opts.Replicas)
+	}
+	c := &Cluster{t: t, masters: n}
+	for i := 0; i < n*(1+opts.Replicas); i++ {
+		args := []string{
+			"--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes.conf", // relative to the node's own Dir
+			"--cluster-node-timeout", "2000",
+			// The bus port defaults to port+10000, which overflows for
+			// ephemeral ports above 55535; a free port of its own cannot.
+			"--cluster-port", strconv.Itoa(FreePort(t)),
+		}
+		if opts.Replicas > 0 {
+			args = append(args, replicaArgs()...)
+		}
+		c.Nodes = append(c.Nodes, Start(t, Options{AppendOnly: opts.AppendOnly, Args: args}))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(opts.Replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "redis-cli", args...).CombinedOutput()
@@ -77,6 +95,7 @@ func StartCluster(t testing.TB, opts ClusterOptions) *Cluster {
 		t.Fatalf("redis-cli --cluster create %s: %v\n%s", strings.Join(c.Addrs(), " "), err, tail(string(out), 2000))
 	}
 	c.WaitOK()
+	c.mapRanges(t)
 	return c
 }
 
