@@ -13,12 +13,14 @@ import (
 
 // Acquire obtains the lease called name for ttl, retrying with exponential
 // backoff and full jitter (Options.MinRetryDelay doubling up to
-// Options.MaxRetryDelay) while it is held elsewhere or Redis errs, until ctx
-// ends. When ctx ends first the error wraps ctx.Err(), so
+// Options.MaxRetryDelay) while it is held elsewhere, Redis errs or the
+// replicas do not acknowledge it (a failover in progress looks like that),
+// until ctx ends. When ctx ends first the error wraps ctx.Err(), so
 // errors.Is(err, context.Canceled) or context.DeadlineExceeded holds; it
-// does not wrap ErrNotObtained. ErrNotReplicated and bad input are returned
-// at once. The lease's own context is not a child of ctx: cancelling ctx
-// after Acquire returns does not end the lease.
+// does not wrap ErrNotObtained, and wraps ErrNotReplicated only when that
+// was why the last attempt failed. Bad input is returned at once. The
+// lease's own context is not a child of ctx: cancelling ctx after Acquire
+// returns does not end the lease.
 //
 // All attempts of one call use one token, so an attempt whose reply was
 // lost is recognised by the next one instead of locking the caller out
@@ -29,6 +31,11 @@ func Acquire(ctx context.Context, rdb redis.UniversalClient, name string, ttl ti
 	if err != nil {
 		return nil, err
 	}
+	return c.acquire(ctx, rdb)
+}
+
+// acquire is Acquire after resolve.
+func (c *config) acquire(ctx context.Context, rdb redis.UniversalClient) (*Lease, error) {
 	token := rand.Text()
 	var st Stats
 	var lastErr error
@@ -43,9 +50,11 @@ func Acquire(ctx context.Context, rdb redis.UniversalClient, name string, ttl ti
 		case err == nil:
 			return l, nil
 		case ctx.Err() != nil:
-			return nil, c.gaveUp(ctx, &st, err)
-		case errors.Is(err, ErrNotReplicated):
-			return nil, err
+			if !errors.Is(err, ctx.Err()) {
+				lastErr = err
+			}
+			// Else the attempt only reports ctx: the one before says why.
+			return nil, c.gaveUp(ctx, &st, lastErr)
 		}
 		lastErr = err
 		// Full jitter: contenders that failed together spread out instead
@@ -68,7 +77,8 @@ func Acquire(ctx context.Context, rdb redis.UniversalClient, name string, ttl ti
 
 // TryAcquire makes one attempt to obtain the lease called name for ttl. It
 // returns an error wrapping ErrNotObtained when the lease is held
-// elsewhere, wrapping ctx.Err() when ctx ended, ErrNotReplicated, an
+// elsewhere, wrapping ctx.Err() when ctx ended, wrapping ErrNotReplicated
+// when the replicas did not acknowledge it (it was released), an
 // [*InvalidError] for bad input, or the Redis error.
 func TryAcquire(ctx context.Context, rdb redis.UniversalClient, name string, ttl time.Duration, opts Options) (*Lease, error) {
 	c, err := opts.resolve(rdb, name, ttl)
@@ -84,86 +94,41 @@ func TryAcquire(ctx context.Context, rdb redis.UniversalClient, name string, ttl
 }
 
 func (c *config) gaveUp(ctx context.Context, st *Stats, last error) error {
-	if last == nil {
+	switch {
+	case last == nil:
 		return fmt.Errorf("acquire %q: %d attempts: %w", c.name, st.Attempts, ctx.Err())
+	case errors.Is(last, ErrNotReplicated):
+		// Worth telling apart: the lease was free, the replicas were not.
+		return fmt.Errorf("acquire %q: %d attempts, last: %w: %w", c.name, st.Attempts, last, ctx.Err())
 	}
 	return fmt.Errorf("acquire %q: %d attempts, last: %v: %w", c.name, st.Attempts, last, ctx.Err())
 }
 
-// attempt runs the acquire script once (and WAIT, with Options.Replicas).
+// attempt runs the acquire script once, with WAIT as c.repl decides. An
+// acquisition the replicas did not acknowledge is released at once rather
+// than left for others to wait out: a failover to a replica that lacks it
+// would hand the lease to a second owner, and its fence could be issued
+// again.
 func (c *config) attempt(ctx context.Context, rdb redis.UniversalClient, token string, st *Stats) (*Lease, error) {
 	st.Attempts++
 	keys := []string{c.key, c.fenceKey}
-	ttlMS := c.ttl.Milliseconds()
 	// The local deadline counts from before the send: Redis starts the TTL
-	// when it receives the script, which is later.
+	// when it receives the script, which is later, and replicas apply the
+	// same absolute expiry.
 	sent := c.Now()
-	var (
-		fence int64
-		acked int64
-		rts   int
-		err   error
-	)
-	if c.Replicas > 0 {
-		fence, acked, rts, err = c.acquireAndWait(ctx, rdb, keys, token, ttlMS)
-	} else {
-		fence, rts, err = runScript(ctx, rdb, acquireScript, keys, token, ttlMS)
-	}
+	fence, rts, err := c.repl.write(ctx, c, rdb, acquireScript, keys, token, c.ttl.Milliseconds())
 	st.RoundTrips += int64(rts)
 	switch {
-	case err != nil && fence > 0:
-		// Obtained, but WAIT failed: free the lease, as below.
-		l := newLease(c, rdb, token, fence, sent, *st)
-		_ = l.Release(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("acquire %q: wait for replicas: %w", c.name, err)
+	case fence > 0 && err != nil:
+		// Best effort, even after ctx ended: the caller will not get the
+		// lease, so free it now rather than make others wait out the TTL.
+		_, rts, _ := runScript(context.WithoutCancel(ctx), rdb, releaseScript, keys[:1], token)
+		st.RoundTrips += int64(rts)
+		return nil, fmt.Errorf("acquire %q: %w", c.name, err)
 	case err != nil:
 		return nil, fmt.Errorf("acquire %q: %w", c.name, err)
 	case fence == 0:
 		return nil, fmt.Errorf("acquire %q: %w", c.name, ErrNotObtained)
 	}
-	l := newLease(c, rdb, token, fence, sent, *st)
-	if c.Replicas > 0 && acked < int64(c.Replicas) {
-		// Best effort: the caller will not get the lease, so free it now
-		// rather than make others wait out the TTL.
-		_ = l.Release(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("acquire %q: %d of %d replicas within %v: %w",
-			c.name, acked, c.Replicas, c.ReplicaTimeout, ErrNotReplicated)
-	}
-	return l, nil
-}
-
-// acquireAndWait pipelines the acquire script and WAIT on one connection
-// to the key's primary: WAIT counts the replicas that have the writes made
-// on its own connection, so both must share one.
-func (c *config) acquireAndWait(ctx context.Context, rdb redis.UniversalClient, keys []string, token string, ttlMS int64) (fence, acked int64, rts int, err error) {
-	var node redis.Cmdable = rdb
-	if cc, ok := rdb.(*redis.ClusterClient); ok {
-		m, err := cc.MasterForKey(ctx, c.key)
-		if err != nil {
-			return 0, 0, 0, err
-		}
-		node = m
-	}
-	for _, eval := range []bool{false, true} {
-		pipe := node.Pipeline()
-		var ev *redis.Cmd
-		if eval {
-			ev = acquireScript.Eval(ctx, pipe, keys, token, ttlMS)
-		} else {
-			ev = acquireScript.EvalSha(ctx, pipe, keys, token, ttlMS)
-		}
-		// WAIT's timeout 0 would mean "forever": send at least 1ms.
-		wait := pipe.Do(ctx, "WAIT", c.Replicas, max(c.ReplicaTimeout.Milliseconds(), 1))
-		_, _ = pipe.Exec(ctx) // errors are read per command below
-		rts++
-		if !eval && isNoScript(ev.Err()) {
-			continue
-		}
-		if fence, err = ev.Int64(); err != nil || fence == 0 {
-			return fence, 0, rts, err
-		}
-		acked, err = wait.Int64()
-		return fence, acked, rts, err
-	}
-	panic("unreachable")
+	return newLease(c, rdb, token, fence, sent, *st), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -89,5 +90,87 @@ func BenchmarkUncontended(b *testing.B) {
 			})
 			b.ReportMetric(float64(rt.n.Load()-start)/float64(b.N), "roundtrips/op")
 		})
+	}
+}
+
+// BenchmarkReplicated measures what waiting for replicas costs: one
+// TryAcquire+Release at a time (ns/op is its latency) on a master with a
+// replica on loopback, and on a single Redis, against the naive lock.
+// Replicas -1 sends no WAIT; auto (the default) finds the replica in a
+// first round trip (the script refuses to write without WAIT) and then
+// waits, or on a single Redis checks INFO inside the script; 1 waits at
+// once, as a lease's refreshes and a Hold loop's acquisitions do once auto
+// has seen the replica.
+//
+//	go test -run '^$' -bench Replicated -benchmem -count 5 ./lease/
+func BenchmarkReplicated(b *testing.B) {
+	ctx := context.Background()
+	master := redistest.Start(b, redistest.Options{Args: noSyncDelay})
+	_, port, _ := strings.Cut(master.Addr, ":")
+	redistest.Start(b, redistest.Options{Args: append([]string{"--replicaof", "127.0.0.1", port}, noSyncDelay...)})
+	single := redistest.Start(b, redistest.Options{})
+	const ttl = 10 * time.Second
+	for _, srv := range []struct {
+		name string
+		s    *redistest.Server
+	}{{"replica", master}, {"single", single}} {
+		rdb := srv.s.Client(b)
+		rt := &roundTrips{}
+		rdb.AddHook(rt)
+		redistest.WaitFor(b, "the replica to sync", func() bool {
+			if srv.s != master {
+				return true
+			}
+			rdb.Set(ctx, "sync-probe", "x", time.Minute)
+			n, _ := rdb.Do(ctx, "WAIT", 1, 100).Int64()
+			return n >= 1
+		})
+		prefix := redistest.Prefix(b)
+		benches := []struct {
+			name string
+			op   func() error
+		}{
+			{"raw SET NX PX+DEL", func() error {
+				key := prefix + "raw"
+				if err := rdb.SetArgs(ctx, key, rand.Text(), redis.SetArgs{Mode: "NX", TTL: ttl}).Err(); err != nil {
+					return err
+				}
+				return rdb.Del(ctx, key).Err()
+			}},
+		}
+		for _, r := range []struct {
+			name     string
+			replicas int
+		}{{"Replicas=-1", -1}, {"Replicas=auto", 0}, {"Replicas=1", 1}} {
+			if srv.s == single && r.replicas > 0 {
+				continue // would wait out ReplicaTimeout and fail
+			}
+			o := Options{KeyPrefix: prefix, Replicas: r.replicas}
+			benches = append(benches, struct {
+				name string
+				op   func() error
+			}{"TryAcquire+Release " + r.name, func() error {
+				l, err := TryAcquire(ctx, rdb, "job", ttl, o)
+				if err != nil {
+					return err
+				}
+				return l.Release(ctx)
+			}})
+		}
+		for _, bb := range benches {
+			b.Run(srv.name+"/"+bb.name, func(b *testing.B) {
+				if err := bb.op(); err != nil { // load the scripts
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				start := rt.n.Load()
+				for b.Loop() {
+					if err := bb.op(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(rt.n.Load()-start)/float64(b.N), "roundtrips/op")
+			})
+		}
 	}
 }

@@ -7,7 +7,9 @@
 // attempt). Acquisition is one round trip: a Lua script runs
 // SET key token NX PX ttl and, when that succeeds, INCR of the lease's fence
 // key, so every successful acquisition of a name gets a fencing number
-// strictly greater than every earlier one. Pass [Lease.Fence] to downstream
+// strictly greater than every earlier one. On a master with replicas WAIT
+// follows in the same round trip, and by default the first acquisition of
+// an Acquire call takes one more round trip to find out that it must. Pass [Lease.Fence] to downstream
 // writes so that storage can reject a stale owner (Kleppmann's fencing
 // token argument): a lease alone cannot stop a paused process from writing
 // after its lease expired.
@@ -38,6 +40,22 @@
 //     back; still, set go-redis's ContextTimeoutEnabled on the client so
 //     that a renewal stuck on a dead connection is abandoned at the local
 //     deadline instead of the client's read timeout.
+//   - On replicated Redis (Sentinel, Cluster with replicas) an acquisition
+//     and every refresh count only once the replicas wanted acknowledged
+//     them: WAIT in the same round trip, on the same connection
+//     ([Options.Replicas]; by default one replica as soon as the master has
+//     or lately had one, none on a single Redis). A failover to a replica
+//     that acknowledged keeps the key, its expiry and the fence key, so the
+//     new master neither hands the lease to a second owner while the first
+//     still believes it holds it, nor issues a fence at or below one already
+//     handed out. What an old master accepts after a failover is never
+//     acknowledged (its replica left it), so it fails with
+//     [ErrNotReplicated]: an acquisition is released, and a refresh does
+//     not move the local deadline, so the old owner stops in time. The
+//     price is availability: while the master has fewer replicas than
+//     wanted (after a failover of a master with one replica, until the old
+//     master replicates from the new one), no lease is acquired or renewed,
+//     and holders stop at their deadlines.
 //   - The errors tell apart: not obtained ([ErrNotObtained]), lost while
 //     believed held ([ErrLost]), expired before release ([ErrExpired]),
 //     already released ([ErrReleased]), not acknowledged by replicas
@@ -46,10 +64,18 @@
 //
 // # Not done
 //
-// Leases are as safe as one Redis primary: a failover to a replica that
-// missed the SET can hand the lease to a second owner ([Options.Replicas]
-// narrows that window with WAIT; it does not close it). There is no Redlock
-// over independent primaries, no fairness or queueing among waiters, and
-// no reentrancy: acquiring a held name again from the same process waits
-// like any other contender.
+// WAIT proves a replica received a write, not that the replica promoted
+// next is one that did: with more than one replica and Replicas below
+// their number, a failover to a replica that had not caught up can still
+// lose an acquisition, a refresh or fence increments (Sentinel and Cluster
+// prefer the replica with the most data, which makes it unlikely, not
+// impossible); set Replicas to the number of replicas to close that, at
+// the price of no leases while any replica is down. A master restarted
+// without persistence, or a failover that loses acknowledged writes, resets
+// the fence: nothing here detects that. Expiry on the new master runs on
+// its clock, so clocks of master and replicas must agree within the
+// safety margin. Where INFO is refused (renamed away), auto cannot tell
+// that the master has replicas and never waits: set Replicas. There is no Redlock over independent primaries, no
+// fairness or queueing among waiters, and no reentrancy: acquiring a held
+// name again from the same process waits like any other contender.
 package lease

@@ -24,8 +24,10 @@ var ErrExpired = errors.New("lease: expired before release")
 // Release, and is the cause of the lease's context after a release.
 var ErrReleased = errors.New("lease: released")
 
-// ErrNotReplicated means fewer replicas than Options.Replicas acknowledged
-// the acquisition within Options.ReplicaTimeout. The lease was released.
+// ErrNotReplicated means fewer replicas than Options.Replicas wanted
+// acknowledged an acquisition or a refresh within Options.ReplicaTimeout,
+// or WAIT failed. An acquisition was released; a refresh left the local
+// deadline where it was.
 var ErrNotReplicated = errors.New("lease: not acknowledged by replicas")
 
 // ErrInvalid is wrapped by every [*InvalidError]: a bad name, TTL, client

@@ -16,16 +16,27 @@ import (
 // work. Use Options.AutoRenew so that a holder keeps the lease while fn
 // runs.
 //
-// Failures to acquire other than ctx ending (Redis unreachable, say) go
-// to onErr, which may be nil, and are retried after Options.MaxRetryDelay.
+// Failures to acquire other than ctx ending (bad input, say) go to onErr,
+// which may be nil, and are retried after Options.MaxRetryDelay. The loop's
+// acquisitions share what they learn about replicas (Options.Replicas
+// auto): once one saw a replica, every later one waits for it.
 func Hold(ctx context.Context, rdb redis.UniversalClient, name string, ttl time.Duration, opts Options,
 	fn func(ctx context.Context, l *Lease), onErr func(error)) {
 	retry := opts.MaxRetryDelay
 	if retry <= 0 {
 		retry = max(DefaultMaxRetryDelay, opts.MinRetryDelay)
 	}
+	var repl *replication
 	for ctx.Err() == nil {
-		l, err := Acquire(ctx, rdb, name, ttl, opts)
+		c, err := opts.resolve(rdb, name, ttl)
+		var l *Lease
+		if err == nil {
+			if repl == nil {
+				repl = c.repl
+			}
+			c.repl = repl
+			l, err = c.acquire(ctx, rdb)
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				if onErr != nil {

@@ -84,8 +84,10 @@ func (l *Lease) Key() string { return l.cfg.key }
 func (l *Lease) Token() string { return l.token }
 
 // Fence returns the fencing number of this acquisition: greater than that
-// of every earlier acquisition of the same name (while Redis keeps the
-// fence key). Pass it with writes so storage can reject stale owners.
+// of every earlier acquisition of the same name, across failovers to a
+// replica that acknowledged them (see Options.Replicas), as long as Redis
+// keeps the fence key. Pass it with writes so storage can reject stale
+// owners.
 func (l *Lease) Fence() int64 { return l.fence }
 
 // Context returns a context that is cancelled when the lease ends;
@@ -106,8 +108,8 @@ func (l *Lease) Err() error {
 }
 
 // Deadline returns the local deadline: when the last confirmed acquisition
-// or renewal was sent, plus the TTL, minus Options.SafetyMargin. The lease
-// ends there unless renewed first.
+// or renewal (acknowledged by the replicas wanted) was sent, plus the TTL,
+// minus Options.SafetyMargin. The lease ends there unless renewed first.
 func (l *Lease) Deadline() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -120,17 +122,21 @@ func (l *Lease) Stats() Stats {
 }
 
 // Refresh extends the lease to a full TTL from now, if Redis still holds
-// its token, and moves the local deadline accordingly. After the lease
+// its token, and moves the local deadline accordingly once the replicas
+// wanted (Options.Replicas) acknowledged the extension. After the lease
 // ended it returns the cause without touching Redis. When Redis no longer
 // holds the token it ends the lease and returns ErrExpired if the local
-// deadline had passed, else ErrLost. Other errors (ctx, network) leave the
-// lease as it was.
+// deadline had passed, else ErrLost. An extension the replicas did not
+// acknowledge returns an error wrapping ErrNotReplicated and leaves the
+// deadline where it was: after a failover an old master still accepts
+// it, and the new one would let the key expire on time. Other errors
+// (ctx, network) also leave the lease as it was.
 func (l *Lease) Refresh(ctx context.Context) error {
 	if err := l.Err(); err != nil {
 		return fmt.Errorf("refresh %q: %w", l.cfg.name, err)
 	}
 	sent := l.cfg.Now()
-	n, rts, err := runScript(ctx, l.rdb, refreshScript, []string{l.cfg.key}, l.token, l.cfg.ttl.Milliseconds())
+	n, rts, err := l.cfg.repl.write(ctx, &l.cfg, l.rdb, refreshScript, []string{l.cfg.key}, l.token, l.cfg.ttl.Milliseconds())
 	l.roundTrips.Add(int64(rts))
 	if err != nil {
 		return fmt.Errorf("refresh %q: %w", l.cfg.name, err)

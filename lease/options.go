@@ -24,8 +24,9 @@ const (
 )
 
 // Options configures one acquisition. The zero value means "all defaults":
-// no auto-renewal, no WAIT for replicas, the default key prefix. Invalid
-// values make Acquire and TryAcquire return an [*InvalidError].
+// no auto-renewal, the default key prefix, and WAIT for one replica when
+// the lease's master has one. Invalid values make Acquire and TryAcquire
+// return an [*InvalidError].
 type Options struct {
 	// KeyPrefix is prepended to the hash-tagged name to form the lease's
 	// Redis keys. Default DefaultKeyPrefix ("abacus:lease:").
@@ -54,12 +55,26 @@ type Options struct {
 	// MaxRetryDelay caps Acquire's backoff step. See MinRetryDelay.
 	MaxRetryDelay time.Duration
 
-	// Replicas, when positive, makes acquisition send WAIT Replicas
-	// ReplicaTimeout in the same round trip as the acquiring script, and
-	// fail with ErrNotReplicated (releasing the lease) when fewer replicas
-	// acknowledge it. Default 0: no WAIT.
+	// Replicas is how many replicas must acknowledge an acquisition or a
+	// refresh (WAIT, in the same round trip and on the same connection)
+	// before it counts, so that a failover to one of them keeps the lease,
+	// its expiry and its fence. An acquisition fewer acknowledge within
+	// ReplicaTimeout is released and fails with ErrNotReplicated (Acquire
+	// retries it); such a refresh returns ErrNotReplicated and leaves the
+	// local deadline where it was.
+	//
+	// Default 0, "auto": one replica if the lease's master has one or had
+	// one within repl-backlog-ttl (1 h by default: an old master just after
+	// a failover still counts), none otherwise. The scripts find out
+	// themselves (INFO replication, no extra round trip on a single Redis);
+	// on a replicated master that costs one round trip per Acquire call,
+	// after which its attempts, the lease's refreshes and the rest of a
+	// Hold loop wait at once. A positive value waits for that many replicas
+	// from the start; -1 (any negative value, not 0) never waits.
 	Replicas int
-	// ReplicaTimeout bounds the WAIT. Default DefaultReplicaTimeout.
+	// ReplicaTimeout bounds the WAIT. Default DefaultReplicaTimeout (1s).
+	// Keep it below the client's ReadTimeout (go-redis default 3s), which
+	// bounds the whole round trip.
 	ReplicaTimeout time.Duration
 
 	// Now is the clock for local deadlines. It should carry a monotonic
@@ -76,6 +91,7 @@ type config struct {
 	ttl      time.Duration
 	key      string
 	fenceKey string
+	repl     *replication // shared by copies: the lease remembers what Acquire learned
 }
 
 // resolve validates the arguments and applies defaults to a copy of o.
@@ -98,8 +114,6 @@ func (o Options) resolve(rdb redis.UniversalClient, name string, ttl time.Durati
 		return config{}, &InvalidError{Field: "Options.MinRetryDelay", Value: o.MinRetryDelay, Reason: "must not be negative"}
 	case o.MaxRetryDelay < 0:
 		return config{}, &InvalidError{Field: "Options.MaxRetryDelay", Value: o.MaxRetryDelay, Reason: "must not be negative"}
-	case o.Replicas < 0:
-		return config{}, &InvalidError{Field: "Options.Replicas", Value: o.Replicas, Reason: "must not be negative"}
 	case o.ReplicaTimeout < 0:
 		return config{}, &InvalidError{Field: "Options.ReplicaTimeout", Value: o.ReplicaTimeout, Reason: "must not be negative"}
 	}
@@ -134,7 +148,7 @@ func (o Options) resolve(rdb redis.UniversalClient, name string, ttl time.Durati
 		o.Now = time.Now
 	}
 	key, fenceKey := Keys(o.KeyPrefix, name)
-	return config{Options: o, name: name, ttl: ttl, key: key, fenceKey: fenceKey}, nil
+	return config{Options: o, name: name, ttl: ttl, key: key, fenceKey: fenceKey, repl: newReplication(o.Replicas)}, nil
 }
 
 // Keys returns the Redis keys of the lease named name under prefix (the

@@ -35,7 +35,6 @@ func TestBadInput(t *testing.T) {
 		{"negative min delay", rdb, "a", time.Second, Options{MinRetryDelay: -1}, "Options.MinRetryDelay"},
 		{"negative max delay", rdb, "a", time.Second, Options{MaxRetryDelay: -1}, "Options.MaxRetryDelay"},
 		{"max < min delay", rdb, "a", time.Second, Options{MinRetryDelay: 2 * time.Second, MaxRetryDelay: time.Second}, "Options.MaxRetryDelay"},
-		{"negative replicas", rdb, "a", time.Second, Options{Replicas: -1}, "Options.Replicas"},
 		{"negative replica timeout", rdb, "a", time.Second, Options{ReplicaTimeout: -1}, "Options.ReplicaTimeout"},
 	}
 	ctx := context.Background()
