@@ -13,11 +13,18 @@ import (
 func TestAutoRenew(t *testing.T) {
 	rdb := redistest.Client(t)
 	ctx := context.Background()
-	ttl := 300 * time.Millisecond
-	l := mustAcquire(t, rdb, "job", ttl, Options{KeyPrefix: redistest.Prefix(t), AutoRenew: true})
+	// A TTL of seconds, renewed often: only a watchdog starved for nearly
+	// the whole TTL could lose the lease, not a busy machine's hiccup.
+	const ttl = 2 * time.Second
+	l := mustAcquire(t, rdb, "job", ttl, Options{
+		KeyPrefix: redistest.Prefix(t), AutoRenew: true, RenewInterval: 50 * time.Millisecond,
+	})
+	acquired := time.Now() // after Redis set the first TTL
 	first := l.Deadline()
-	// Several renewals: the lease outlives its TTL.
-	until(t, "4 renewals", func() bool { return l.Stats().Renewals >= 4 || l.Err() != nil })
+	// Several renewals, and the lease outlives its first TTL.
+	until(t, "4 renewals and the first TTL to pass", func() bool {
+		return (l.Stats().Renewals >= 4 && time.Since(acquired) > ttl) || l.Err() != nil
+	})
 	if err := l.Err(); err != nil {
 		t.Fatalf("lease ended while auto-renewed: %v", err)
 	}

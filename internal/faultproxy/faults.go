@@ -17,13 +17,14 @@ func (p *Proxy) CutAll() {
 	}
 }
 
-// cutLink resets l and counts it, unless it was already closed.
+// cutLink resets l and counts it, unless it was already closed. p.mu must
+// not be held.
 func (p *Proxy) cutLink(l *link) {
-	if l.cut() {
+	l.cut(func() {
 		p.mu.Lock()
 		p.stats.Cut++
 		p.mu.Unlock()
-	}
+	})
 }
 
 // Blackhole turns a silent network partition on or off. While on, the proxy

@@ -48,26 +48,36 @@ func (l *link) run() {
 	l.close(false)
 }
 
-// close closes both conns, with RSTs when rst is set, and reports whether
-// this call was the one that closed them.
-func (l *link) close(rst bool) bool {
-	first := false
-	l.closeOnce.Do(func() {
-		first = true
-		if rst {
-			reset(l.client)
-			reset(l.server)
-		} else {
-			l.client.Close()
-			l.server.Close()
-		}
-		close(l.done)
-	})
-	return first
+// close closes both conns, with RSTs when rst is set, unless the link is
+// already closed.
+func (l *link) close(rst bool) {
+	l.closeOnce.Do(func() { l.shut(rst) })
 }
 
-// cut resets both sides of the link, as a fault.
-func (l *link) cut() bool { return l.close(true) }
+// cut resets both sides of the link, as a fault, unless it is already
+// closed; then, and only then, it calls counted first. Counting before the
+// reset matters: a client that saw its connection reset must find the cut
+// in Stats, however late this goroutine runs again.
+func (l *link) cut(counted func()) {
+	l.closeOnce.Do(func() {
+		if counted != nil {
+			counted()
+		}
+		l.shut(true)
+	})
+}
+
+// shut closes both conns, with RSTs when rst is set; closeOnce runs it.
+func (l *link) shut(rst bool) {
+	if rst {
+		reset(l.client)
+		reset(l.server)
+	} else {
+		l.client.Close()
+		l.server.Close()
+	}
+	close(l.done)
+}
 
 // upstream copies client bytes to the server, except during a Blackhole,
 // and lets DropNextReply choose this link.

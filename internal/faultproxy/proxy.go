@@ -144,7 +144,7 @@ func (p *Proxy) serve(client net.Conn, gen int) {
 			p.stats.Cut++
 		}
 		p.mu.Unlock()
-		l.cut()
+		l.cut(nil)
 		return
 	}
 	p.links[l] = struct{}{}
@@ -171,7 +171,7 @@ func (p *Proxy) close() {
 	close(p.done)
 	p.ln.Close()
 	for _, l := range links {
-		l.cut()
+		l.cut(nil)
 	}
 	p.wg.Wait()
 }

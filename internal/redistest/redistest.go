@@ -149,10 +149,18 @@ func tail(s string, n int) string {
 // eventually. The minute is a hang guard, not a timing assertion.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	WaitForWithin(t, what, time.Minute, cond)
+}
+
+// WaitForWithin is WaitFor with a hang guard of d instead of a minute, for
+// conditions that take a busy machine many seconds of work to reach (a
+// race-instrumented engine flushing tens of thousands of keys, say).
+func WaitForWithin(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after a minute", what)
+			t.Fatalf("still waiting for %s after %v", what, d)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
