@@ -12,12 +12,13 @@ import (
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
-// TestLongOutageMemoryStaysBounded keeps 8 writers adding over 100,000
-// keys while Redis is unreachable for 60 s: pending deltas coalesce per
+// TestLongOutageMemoryStaysBounded keeps 8 writers adding over
+// outageKeys keys (100,000; fewer under -race) while Redis is unreachable
+// for longOutage (60 s; 20 s under -race): pending deltas coalesce per
 // key, so the heap must stop growing once every key exists, and the
 // totals must be exact after Redis returns.
 func TestLongOutageMemoryStaysBounded(t *testing.T) {
-	outage := 60 * time.Second
+	outage := longOutage
 	if testing.Short() {
 		outage = 5 * time.Second
 	}
@@ -30,9 +31,9 @@ func TestLongOutageMemoryStaysBounded(t *testing.T) {
 	stop := make(chan struct{})
 	var adds atomic.Int64
 	result := make(chan map[string]int64)
-	go func() { result <- hammer([]*engine.Engine{e}, 8, 100000, 1<<40, stop, &adds) }()
-	redistest.WaitFor(t, "all keys created", func() bool { return e.Stats().Counters == 100000 })
-	redistest.WaitFor(t, "a flush of them", func() bool { return e.Stats().KeysFlushed >= 100000 })
+	go func() { result <- hammer([]*engine.Engine{e}, 8, outageKeys, 1<<40, stop, &adds) }()
+	redistest.WaitFor(t, "all keys created", func() bool { return e.Stats().Counters == outageKeys })
+	redistest.WaitFor(t, "a flush of them", func() bool { return e.Stats().KeysFlushed >= outageKeys })
 
 	srv.Stop()
 	start := time.Now()
