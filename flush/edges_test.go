@@ -288,3 +288,21 @@ func TestRingIsRejected(t *testing.T) {
 		t.Fatalf("New(Ring) error = %v; want ErrUnsupportedClient", err)
 	}
 }
+
+// TestPipelineShrinksAfterTimeouts: pipelines that time out as a whole
+// are halved down to one batch, and grow back after successes.
+func TestPipelineShrinksAfterTimeouts(t *testing.T) {
+	f := newFlusher(t, redis.NewClient(&redis.Options{}), newMapSource(), Options{BatchKeys: 512, PipelineKeys: 4096})
+	for _, tc := range []struct {
+		timedOut bool
+		want     int
+	}{
+		{true, 2048}, {true, 1024}, {true, 512}, {true, 512},
+		{false, 1024}, {false, 2048}, {false, 4096}, {false, 4096},
+	} {
+		f.sized(tc.timedOut)
+		if got := f.pipelineKeys(); got != tc.want {
+			t.Fatalf("after sized(%v): pipelineKeys = %d; want %d", tc.timedOut, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -125,7 +126,7 @@ func (f *Flusher) record(g int) string {
 func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch, keyErrs []error, cause error) {
 	for len(batches) > 0 {
 		n, keys := 0, 0
-		for n < len(batches) && (n == 0 || keys+len(batches[n].deltas) <= f.opts.PipelineKeys) {
+		for n < len(batches) && (n == 0 || keys+len(batches[n].deltas) <= f.pipelineKeys()) {
 			keys += len(batches[n].deltas)
 			n++
 		}
@@ -147,6 +148,7 @@ func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch,
 		}
 		pending = append(pending, p...)
 		keyErrs = append(keyErrs, errs...)
+		f.sized(len(p) == len(chunk) && isTimeout(err))
 		if err != nil {
 			if cause == nil {
 				cause = err
@@ -369,6 +371,31 @@ func (f *Flusher) settle(b *batch, failed map[int]string) []error {
 	}
 	f.confirmed(applied, b.since)
 	return f.refused(refused, msgs, b.since)
+}
+
+// pipelineKeys is the most keys the next pipeline carries: PipelineKeys,
+// or less after pipelines timed out as a whole. A client reads a
+// pipeline's replies under one deadline, so a pipeline too large for a
+// slow server would time out on every resend.
+func (f *Flusher) pipelineKeys() int {
+	return max(f.opts.PipelineKeys>>f.shrink, f.opts.BatchKeys)
+}
+
+// sized adapts pipelineKeys: halved after a pipeline timed out as a
+// whole, doubled back after one that did not.
+func (f *Flusher) sized(timedOut bool) {
+	switch {
+	case timedOut && f.pipelineKeys() > f.opts.BatchKeys:
+		f.shrink++
+	case !timedOut && f.shrink > 0:
+		f.shrink--
+	}
+}
+
+// isTimeout reports a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // isNoScript reports a script cache miss: the batch was not applied.

@@ -33,6 +33,7 @@ type Flusher struct {
 	lastDrain time.Time
 	noScript  bool // the script may not be cached: send EVAL, not EVALSHA
 	fails     int  // consecutive failed flushes, for backoff
+	shrink    int  // pipelines are PipelineKeys>>shrink keys (see pipelineKeys)
 	buf       []Delta
 	// restored holds, per key given back to the Source, the oldest time
 	// its delta may date from, so that a delta sent late still counts its
