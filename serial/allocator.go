@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
 var _ io.Closer = (*Allocator)(nil)
@@ -17,14 +19,16 @@ var _ io.Closer = (*Allocator)(nil)
 // room for 2^62 further claims before int64 could wrap.
 const poisoned = 1 << 62
 
-// block is a leased range of IDs (base, base+size]. Only used changes after
-// the block is published through Allocator.cur.
+// block is a leased range of IDs (base, base+size], acknowledged by the
+// replicas wanted when it was fetched. Only used changes after the block is
+// published through Allocator.cur.
 type block struct {
 	used    atomic.Int64 // offsets claimed so far; may run past size
 	base    int64        // INCRBY reply minus size
 	size    int64
 	trigger int64     // offset whose issuance starts the next fetch; 0 for none
 	started time.Time // when the block became current; written before publication
+	drained bool      // guarded by Allocator.mu; the rate was measured over the whole block
 }
 
 // Allocator hands out unique IDs from blocks leased from one Redis key.
@@ -35,24 +39,31 @@ type Allocator struct {
 	cur atomic.Pointer[block]
 	_   [56]byte
 
-	rdb  redis.UniversalClient
-	key  string
-	opts Options
+	rdb    redis.UniversalClient
+	key    string
+	opts   Options
+	policy *replicas.Policy // how many replicas a block waits for
 
 	mu        sync.Mutex
-	ready     *block     // guarded by mu; prefetched block waiting to become current
-	inflight  *fetchCall // guarded by mu; the one fetch in flight, or nil
-	err       error      // guarded by mu; sticky: *RegressionError or ErrClosed
-	gen       uint64     // guarded by mu; bumped by Resume so older fetches are discarded
-	size      int64      // guarded by mu; size of the next block to request
-	highWater int64      // guarded by mu; end of the highest accepted block
-	retired   int64      // guarded by mu; IDs issued from blocks no longer current
-	stats     counters   // guarded by mu
+	ready     []*block    // guarded by mu; fetched blocks waiting to become current, ascending
+	readyIDs  int64       // guarded by mu; IDs in ready
+	inflight  *fetchCall  // guarded by mu; the one fetch in flight, or nil
+	retry     *time.Timer // guarded by mu; background retry after a failed fetch, or nil
+	err       error       // guarded by mu; sticky: *RegressionError or ErrClosed
+	gen       uint64      // guarded by mu; bumped by Resume so older fetches are discarded
+	size      int64       // guarded by mu; size of the next block to request
+	rate      float64     // guarded by mu; IDs/s measured at the last trigger or drained block; 0 unknown
+	want      int         // guarded by mu; replicas the last fetch waited for
+	failing   int64       // guarded by mu; fetches failed since the last success
+	failure   error       // guarded by mu; the last of them, or nil
+	highWater int64       // guarded by mu; end of the highest accepted block
+	retired   int64       // guarded by mu; IDs issued from blocks no longer current
+	stats     counters    // guarded by mu
 }
 
 // counters are the Stats fields the slow path maintains.
 type counters struct {
-	blocks, roundTrips, fetchErrors, waits, regressions int64
+	blocks, roundTrips, fetchErrors, waits, regressions, unreplicated int64
 }
 
 // fetchCall is one INCRBY (and WAIT) in flight. err is written before done
@@ -78,7 +89,7 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 	if err != nil {
 		return nil, err
 	}
-	a := &Allocator{rdb: rdb, key: key, opts: o, size: o.MinBlock}
+	a := &Allocator{rdb: rdb, key: key, opts: o, policy: replicas.New(o.WaitReplicas), size: o.MinBlock}
 	a.cur.Store(&block{})
 	return a, nil
 }
@@ -87,12 +98,13 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 func (a *Allocator) Key() string { return a.key }
 
 // Next returns the next ID. When the current block has IDs left it costs
-// one atomic add and does not look at ctx; otherwise it waits for the next
-// block from Redis, returning ctx.Err() if ctx ends first (the fetch itself
-// continues for later callers). It fails with a *RegressionError after a
-// regression until Resume, with ErrClosed after Close, and with the fetch
-// error (ErrNotInteger, ErrOverflow, *ReplicationError, a Redis error) when
-// a block cannot be had.
+// one atomic add and does not look at ctx; otherwise it takes the next
+// block held ahead, or waits for one from Redis, returning ctx.Err() if ctx
+// ends first (the fetch itself continues for later callers). It fails with
+// a *RegressionError after a regression until Resume, with ErrClosed after
+// Close, and, only when no acknowledged block is left, with the error of
+// the fetch it waited for (*ReplicationError, ErrNotInteger, ErrOverflow,
+// a Redis error).
 func (a *Allocator) Next(ctx context.Context) (int64, error) {
 	b := a.cur.Load()
 	if off := b.used.Add(1); off <= b.size {
@@ -157,16 +169,20 @@ func (a *Allocator) nextSlow(ctx context.Context) (int64, error) {
 			}
 			return b.base + off, nil
 		}
-		if a.ready != nil {
-			a.installLocked(a.ready)
-			a.ready = nil
+		if len(a.ready) > 0 {
+			a.installLocked()
 			a.mu.Unlock()
 			continue
 		}
 		call := a.inflight
 		if call == nil {
-			// No prefetch was started or it failed: size from the whole block.
-			a.resizeLocked(b, b.size)
+			// No prefetch was started or it failed: size from the whole
+			// block (once: retries after it would measure the outage), and
+			// fetch now rather than at a scheduled retry.
+			if !b.drained {
+				b.drained = true
+				a.resizeLocked(b, b.size)
+			}
 			call = a.startFetchLocked()
 		}
 		if !waited {
@@ -185,34 +201,87 @@ func (a *Allocator) nextSlow(ctx context.Context) (int64, error) {
 	}
 }
 
-// prefetch starts the background fetch of the block after b, which has
-// just reached its trigger offset. It runs once per block.
+// prefetch runs once per block, when b's trigger offset is issued: it
+// measures the rate from b and fetches ahead if the blocks held do not
+// cover it (see fetchAheadLocked).
 func (a *Allocator) prefetch(b *block) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.err != nil || a.cur.Load() != b || a.ready != nil || a.inflight != nil {
+	if a.err != nil || a.cur.Load() != b {
 		return
 	}
 	a.resizeLocked(b, b.trigger)
-	a.startFetchLocked()
+	a.fetchAheadLocked()
 }
 
-// resizeLocked sets the size of the next block from the rate at which b
-// issued used IDs.
+// resizeLocked measures the rate at which b issued used IDs and sets the
+// size of the next block from it.
 func (a *Allocator) resizeLocked(b *block, used int64) {
 	if b.size == 0 {
 		return // the empty block before the first fetch or after Resume
 	}
-	a.size = nextSize(a.size, used, a.opts.Now().Sub(b.started),
-		a.opts.TargetLifetime, a.opts.MinBlock, a.opts.MaxBlock)
+	elapsed := a.opts.Now().Sub(b.started)
+	// A block issued faster than the clock can tell counts as issued in 1ns.
+	a.rate = float64(used) / max(elapsed, time.Nanosecond).Seconds()
+	a.size = nextSize(a.size, used, elapsed, a.opts.TargetLifetime, a.opts.MinBlock, a.opts.MaxBlock)
 }
 
-// installLocked makes nb current. The block it replaces is used up.
-func (a *Allocator) installLocked(nb *block) {
+// reserveLocked is how many IDs the blocks held beyond the current one
+// should add up to, Options.Reserve at the rate IDs are issued; 0 for no
+// reserve. The rate is read from the block size, which follows it within
+// growth caps (a burst timed over microseconds does not fetch 64 blocks),
+// except at MaxBlock, where only the measured rate tells how many blocks
+// the reserve takes.
+func (a *Allocator) reserveLocked() int64 {
+	r := a.opts.Reserve
+	if r == 0 && a.want > 0 {
+		r = DefaultReserve
+	}
+	if r <= 0 || a.rate <= 0 {
+		return 0
+	}
+	ids := float64(a.size) * r.Seconds() / a.opts.TargetLifetime.Seconds()
+	if a.size >= a.opts.MaxBlock {
+		ids = max(ids, min(a.rate*r.Seconds(), maxReserveBlocks*float64(a.opts.MaxBlock)))
+	}
+	return int64(ids)
+}
+
+// wantsBlockLocked reports whether another block should be fetched ahead:
+// none is held and the current block reached its trigger, or the blocks
+// held fall short of the reserve. Before the first block, callers fetch.
+func (a *Allocator) wantsBlockLocked() bool {
+	cur := a.cur.Load()
+	if a.err != nil || a.inflight != nil || cur.size == 0 {
+		return false
+	}
+	if len(a.ready) == 0 && cur.used.Load() >= cur.trigger {
+		return true
+	}
+	return len(a.ready) < maxReserveBlocks && a.readyIDs < a.reserveLocked()
+}
+
+// fetchAheadLocked starts a background fetch if another block is wanted
+// and no retry is scheduled (a failed fetch is retried after its backoff,
+// not at every event).
+func (a *Allocator) fetchAheadLocked() {
+	if a.retry == nil && a.wantsBlockLocked() {
+		a.startFetchLocked()
+	}
+}
+
+// installLocked makes the first block held ahead current. The block it
+// replaces is used up.
+func (a *Allocator) installLocked() {
+	nb := a.ready[0]
+	a.ready[0] = nil
+	a.ready = a.ready[1:]
+	a.readyIDs -= nb.size
 	old := a.cur.Load()
 	a.retired += old.size
 	nb.started = a.opts.Now()
 	a.cur.Store(nb)
+	a.fetchAheadLocked()
 }
 
 // dropLocked ends the current block and discards the prefetched one, so that
@@ -223,11 +292,20 @@ func (a *Allocator) dropLocked() {
 	used := old.used.Swap(poisoned)
 	a.retired += min(used, old.size)
 	a.cur.Store(&block{})
-	a.ready = nil
+	a.ready, a.readyIDs = nil, 0
+	a.stopRetryLocked()
+}
+
+// stopRetryLocked cancels a scheduled retry.
+func (a *Allocator) stopRetryLocked() {
+	if a.retry != nil {
+		a.retry.Stop()
+		a.retry = nil
+	}
 }
 
 // Close stops the Allocator: every later call returns ErrClosed and the IDs
-// left in its blocks are abandoned. A fetch in flight is not interrupted
+// left in its blocks, current and held ahead, are abandoned. A fetch in flight is not interrupted
 // (cancelling a go-redis command mid-reply costs the connection); it ends
 // within the client's timeouts and its block is discarded. Close does not
 // close the Redis client. It is idempotent and always returns nil.

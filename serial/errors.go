@@ -75,12 +75,16 @@ func (e *RegressionError) Error() string {
 func (e *RegressionError) Unwrap() error { return ErrRegression }
 
 // ReplicationError reports that WAIT did not see enough replicas acknowledge
-// a block's INCRBY within the timeout. The block was discarded, not issued.
-// It wraps ErrNotReplicated.
+// a block's INCRBY within the timeout: the master has fewer replicas than
+// wanted (a failover in progress, a replica down) or they lag. The block was
+// discarded, never issued; a later fetch gets one above it. Next returns it
+// only when no acknowledged block is left to issue from. It wraps
+// ErrNotReplicated.
 type ReplicationError struct {
 	Key     string        // the Redis key of the Allocator
-	End     int64         // what INCRBY returned; the discarded block ends here
-	Want    int           // Options.WaitReplicas
+	End     int64         // what INCRBY returned; the discarded block was (End-Size, End]
+	Size    int64         // the size of the discarded block
+	Want    int           // replicas wanted: Options.WaitReplicas, or 1 in auto mode
 	Acked   int           // replicas that acknowledged within Timeout
 	Timeout time.Duration // Options.WaitTimeout
 }

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
 // startFetchLocked starts fetching a block of a.size in the background and
@@ -21,14 +24,26 @@ func (a *Allocator) startFetchLocked() *fetchCall {
 	return c
 }
 
-// fetch leases one block and publishes it as a.ready, or records why not.
+// Retry backoff after a failed background fetch: it doubles from
+// retryMin to retryMax and resets when a fetch succeeds. A failed WAIT has
+// already taken WaitTimeout; a refused connection (a master gone) fails at
+// once, and must not spin.
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = time.Second
+)
+
+// fetch leases one block and appends it to a.ready, or records why not.
 func (a *Allocator) fetch(c *fetchCall) {
-	end, err := a.incr(context.Background(), c.size)
+	ctx := context.Background()
+	want := a.policy.Want(ctx, a.rdb)
+	end, err := a.incr(ctx, c.size, want)
 	a.mu.Lock()
 	defer close(c.done)
 	defer a.mu.Unlock()
 	a.inflight = nil
 	a.stats.roundTrips++
+	a.want = want
 	switch {
 	case a.err != nil: // closed, or a regression seen meanwhile
 		c.err = a.err
@@ -37,14 +52,23 @@ func (a *Allocator) fetch(c *fetchCall) {
 		return // requested before Resume; waiters retry with a fresh fetch
 	case err != nil:
 		a.stats.fetchErrors++
+		if errors.Is(err, ErrNotReplicated) {
+			a.stats.unreplicated++
+		}
 		c.err = err
+		a.failing++
+		a.failure = err
+		a.retryLaterLocked()
 		return
 	}
 	base := end - c.size
 	// INCRBY replies on one key only ever grow, so a block must start above
 	// everything accepted before; anything else means Redis lost writes.
 	// HighWater starts at 0, which also refuses blocks reaching zero or
-	// negative IDs (a key holding a negative number).
+	// negative IDs (a key holding a negative number). This sees only this
+	// Allocator's own blocks: a block another process was granted and
+	// Redis then lost is invisible here, which is why blocks wait for a
+	// replica by default.
 	if base < a.highWater {
 		a.stats.regressions++
 		rerr := &RegressionError{Key: a.key, End: end, Size: c.size, HighWater: a.highWater}
@@ -55,53 +79,88 @@ func (a *Allocator) fetch(c *fetchCall) {
 	}
 	a.highWater = end
 	a.stats.blocks++
-	a.ready = &block{base: base, size: c.size, trigger: triggerOffset(c.size, a.opts.PrefetchThreshold)}
+	a.failing, a.failure = 0, nil
+	a.stopRetryLocked()
+	a.ready = append(a.ready, &block{base: base, size: c.size, trigger: triggerOffset(c.size, a.opts.PrefetchThreshold)})
+	a.readyIDs += c.size
+	a.fetchAheadLocked()
 }
 
-// incr runs INCRBY key size, followed by WAIT on the same connection when
-// Options.WaitReplicas asks for it, and returns the INCRBY reply.
-func (a *Allocator) incr(ctx context.Context, size int64) (int64, error) {
-	if a.opts.WaitReplicas == 0 {
+// retryLaterLocked schedules the next background fetch after a failed one,
+// if a block is still wanted ahead. Callers that run out of IDs meanwhile
+// do not wait for it: they fetch at once (see nextSlow).
+func (a *Allocator) retryLaterLocked() {
+	a.stopRetryLocked()
+	if !a.wantsBlockLocked() {
+		return
+	}
+	backoff := retryMax
+	if a.failing < 8 {
+		backoff = min(retryMin<<(a.failing-1), retryMax)
+	}
+	var t *time.Timer
+	t = time.AfterFunc(backoff, func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.retry != t {
+			return // stopped or replaced meanwhile
+		}
+		a.retry = nil
+		a.fetchAheadLocked()
+	})
+	a.retry = t
+}
+
+// incr runs INCRBY key size and returns its reply. When want > 0 it is
+// followed by WAIT want on the same connection, and a block fewer replicas
+// acknowledged is a *ReplicationError: the caller must not issue from it.
+func (a *Allocator) incr(ctx context.Context, size int64, want int) (int64, error) {
+	if want == 0 {
 		end, err := a.rdb.IncrBy(ctx, a.key, size).Result()
 		if err != nil {
-			return 0, a.incrError(size, err)
+			return 0, a.incrError(ctx, size, err)
 		}
 		return end, nil
 	}
-	// WAIT counts replicas that acknowledged this connection's writes, so it
-	// must follow INCRBY on the same connection: a pipeline on the node that
-	// owns the key (a cluster pipeline would send the keyless WAIT anywhere).
-	var pipe redis.Pipeliner
-	if cc, ok := a.rdb.(interface {
-		MasterForKey(context.Context, string) (*redis.Client, error)
-	}); ok {
-		node, err := cc.MasterForKey(ctx, a.key)
-		if err != nil {
-			return 0, fmt.Errorf("serial: find master of key %q: %w", a.key, err)
-		}
-		pipe = node.Pipeline()
-	} else {
-		pipe = a.rdb.Pipeline()
+	// WAIT counts the replicas that acknowledged this connection's writes,
+	// so it must follow INCRBY on the same connection: a pipeline on the
+	// master that owns the key.
+	pipe, err := replicas.Pipeline(ctx, a.rdb, a.key)
+	if err != nil {
+		a.reloadCluster(ctx)
+		return 0, fmt.Errorf("serial: find master of key %q: %w", a.key, err)
 	}
 	incr := pipe.IncrBy(ctx, a.key, size)
-	wait := pipe.Do(ctx, "wait", a.opts.WaitReplicas, a.opts.WaitTimeout.Milliseconds())
+	wait := pipe.Do(ctx, "wait", want, a.opts.WaitTimeout.Milliseconds())
 	_, _ = pipe.Exec(ctx) // errors are per command, read below
 	end, err := incr.Result()
 	if err != nil {
-		return 0, a.incrError(size, err)
+		return 0, a.incrError(ctx, size, err)
 	}
 	acked, err := wait.Int64()
 	if err != nil {
-		return 0, fmt.Errorf("serial: WAIT %d after INCRBY %q: %w", a.opts.WaitReplicas, a.key, err)
+		a.reloadCluster(ctx) // e.g. "WAIT cannot be used with replica instances"
+		return 0, fmt.Errorf("serial: WAIT %d after INCRBY %q: %w", want, a.key, err)
 	}
-	if acked < int64(a.opts.WaitReplicas) {
-		return 0, &ReplicationError{Key: a.key, End: end, Want: a.opts.WaitReplicas, Acked: int(acked), Timeout: a.opts.WaitTimeout}
+	a.policy.Saw(int(acked))
+	if acked < int64(want) {
+		return 0, &ReplicationError{Key: a.key, End: end, Size: size, Want: want, Acked: int(acked), Timeout: a.opts.WaitTimeout}
 	}
 	return end, nil
 }
 
-// incrError classifies an INCRBY failure by the server's reply.
-func (a *Allocator) incrError(size int64, err error) error {
+// reloadCluster asks a cluster client to refresh its slot map: a pipeline
+// on one node does not follow MOVED or notice a failover by itself.
+func (a *Allocator) reloadCluster(ctx context.Context) {
+	if cc, ok := a.rdb.(*redis.ClusterClient); ok {
+		cc.ReloadState(ctx)
+	}
+}
+
+// incrError classifies an INCRBY failure by the server's reply. Any other
+// failure may come from a topology change, which a cluster client is asked
+// to look at again.
+func (a *Allocator) incrError(ctx context.Context, size int64, err error) error {
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
 		msg := rerr.Error()
@@ -112,5 +171,6 @@ func (a *Allocator) incrError(size int64, err error) error {
 			return fmt.Errorf("%w: key %q: %w", ErrNotInteger, a.key, err)
 		}
 	}
+	a.reloadCluster(ctx)
 	return fmt.Errorf("serial: fetch block of %d from key %q: %w", size, a.key, err)
 }

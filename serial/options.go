@@ -14,7 +14,12 @@ const (
 	DefaultTargetLifetime    = 10 * time.Second
 	DefaultPrefetchThreshold = 0.5
 	DefaultWaitTimeout       = 500 * time.Millisecond
+	DefaultReserve           = 60 * time.Second
 )
+
+// maxReserveBlocks bounds the blocks held in reserve, whatever the rate
+// measured: a burst timed over microseconds must not fetch thousands.
+const maxReserveBlocks = 64
 
 // Options configures an Allocator. The zero value means every default;
 // New applies defaults to a copy and returns an *OptionError for an invalid
@@ -23,10 +28,10 @@ type Options struct {
 	// MinBlock is the smallest block leased with one INCRBY, and the size of
 	// the first one. Default 100. Set MinBlock == MaxBlock for a fixed size.
 	MinBlock int64
-	// MaxBlock is the largest block. It bounds the IDs lost when a process
-	// exits (at most two blocks: the current one and the prefetched one).
-	// Default 100,000, or MinBlock if that is larger. MinBlock must not
-	// exceed it.
+	// MaxBlock is the largest block. With the Reserve it bounds the IDs
+	// lost when a process exits: the rest of the current block and the
+	// blocks held ahead (one, or up to 64 with a Reserve). Default
+	// 100,000, or MinBlock if that is larger. MinBlock must not exceed it.
 	MaxBlock int64
 	// TargetLifetime is how long a block should last at the observed rate;
 	// block size moves toward rate × TargetLifetime (see sizing.go).
@@ -39,14 +44,35 @@ type Options struct {
 	// Leaf's segment mode loads at 10 % used, i.e. 0.9 here.) Values near 0
 	// effectively disable prefetch.
 	PrefetchThreshold float64
-	// WaitReplicas, when positive, makes every block fetch run WAIT for
-	// that many replicas after INCRBY (on the same connection, one
-	// pipeline); a block not acknowledged by WaitTimeout is discarded and
-	// the fetch fails with a *ReplicationError. Default 0: no WAIT.
+	// WaitReplicas is how many replicas must acknowledge a block (WAIT
+	// after INCRBY, in one pipeline on the key's master) before any of its
+	// IDs is issued. A block fewer replicas acknowledged within WaitTimeout
+	// is discarded, never issued: its IDs become a gap, and a later fetch
+	// gets a block above it. So a failover to the acknowledging replica
+	// cannot hand its IDs to another process. Default 0, "auto": one
+	// replica once the master has been seen with one (asked at most every
+	// 5s until then), and from then on, even while none is connected (a
+	// failover in progress looks like that); no WAIT while none was ever
+	// seen. Negative: never wait; a failover may then lose blocks already
+	// issued and grant their IDs again, which no Allocator can always
+	// detect (see RegressionError).
 	WaitReplicas int
-	// WaitTimeout bounds WAIT. Default 500ms. It must be shorter than the
-	// client's ReadTimeout, since the WAIT reply is read with it.
+	// WaitTimeout bounds each WAIT. Default 500ms, or half the client's
+	// ReadTimeout if that is shorter than 1s. It must be shorter than the
+	// ReadTimeout, since the WAIT reply is read with it.
 	WaitTimeout time.Duration
+	// Reserve is how long the acknowledged blocks held beyond the current
+	// one should last at the measured rate: the Allocator fetches ahead
+	// until they do (at most 64 blocks, so above 64 × MaxBlock / Reserve
+	// IDs/s it holds less: raise MaxBlock). It is what keeps Next issuing
+	// through a failover, while the old master is gone and the new one has
+	// no replica to acknowledge a block yet; failed fetches are retried in
+	// the background meanwhile. Default 0: 60s while the Allocator waits
+	// for replicas (Sentinel's default down-after-milliseconds of 30s,
+	// promotion and the new master's first replica sync fit in it), none
+	// otherwise. Negative: none. Without a reserve one block is fetched
+	// ahead, at PrefetchThreshold.
+	Reserve time.Duration
 	// Now is the clock used to measure block lifetimes. Default time.Now.
 	Now func() time.Time
 }
@@ -63,8 +89,6 @@ func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 		return o, &OptionError{"TargetLifetime", o.TargetLifetime, "must be positive (0 means 10s)"}
 	case o.PrefetchThreshold != 0 && !(o.PrefetchThreshold > 0 && o.PrefetchThreshold < 1):
 		return o, &OptionError{"PrefetchThreshold", o.PrefetchThreshold, "must be in (0, 1) (0 means 0.5)"}
-	case o.WaitReplicas < 0:
-		return o, &OptionError{"WaitReplicas", o.WaitReplicas, "must not be negative"}
 	case o.WaitTimeout < 0:
 		return o, &OptionError{"WaitTimeout", o.WaitTimeout, "must be positive (0 means 500ms)"}
 	}
@@ -83,13 +107,14 @@ func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 	if o.PrefetchThreshold == 0 {
 		o.PrefetchThreshold = DefaultPrefetchThreshold
 	}
-	if o.WaitTimeout == 0 {
+	rt := readTimeout(rdb)
+	switch {
+	case o.WaitTimeout == 0 && rt > 0 && rt < 2*DefaultWaitTimeout:
+		o.WaitTimeout = rt / 2
+	case o.WaitTimeout == 0:
 		o.WaitTimeout = DefaultWaitTimeout
-	}
-	if o.WaitReplicas > 0 {
-		if rt := readTimeout(rdb); rt > 0 && o.WaitTimeout >= rt {
-			return o, &OptionError{"WaitTimeout", o.WaitTimeout, "must be shorter than the client's ReadTimeout " + rt.String()}
-		}
+	case o.WaitReplicas >= 0 && rt > 0 && o.WaitTimeout >= rt:
+		return o, &OptionError{"WaitTimeout", o.WaitTimeout, "must be shorter than the client's ReadTimeout " + rt.String()}
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -32,9 +32,10 @@ func TestNewRejectsBadInput(t *testing.T) {
 		{"threshold one", rdb, "k", Options{PrefetchThreshold: 1}, ErrInvalidOptions, "PrefetchThreshold"},
 		{"threshold above one", rdb, "k", Options{PrefetchThreshold: 1.5}, ErrInvalidOptions, "PrefetchThreshold"},
 		{"threshold NaN", rdb, "k", Options{PrefetchThreshold: math.NaN()}, ErrInvalidOptions, "PrefetchThreshold"},
-		{"negative WaitReplicas", rdb, "k", Options{WaitReplicas: -1}, ErrInvalidOptions, "WaitReplicas"},
 		{"negative WaitTimeout", rdb, "k", Options{WaitTimeout: -1}, ErrInvalidOptions, "WaitTimeout"},
 		{"WaitTimeout beyond ReadTimeout", rdb, "k", Options{WaitReplicas: 1, WaitTimeout: rdb.Options().ReadTimeout}, ErrInvalidOptions, "WaitTimeout"},
+		// Auto (the default) may wait, so the bound applies to it too.
+		{"WaitTimeout beyond ReadTimeout, auto", rdb, "k", Options{WaitTimeout: rdb.Options().ReadTimeout}, ErrInvalidOptions, "WaitTimeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,19 +60,26 @@ func TestNewRejectsBadInput(t *testing.T) {
 func TestOptionsDefaults(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { rdb.Close() })
+	fast := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ReadTimeout: 300 * time.Millisecond})
+	t.Cleanup(func() { fast.Close() })
 	tests := []struct {
 		name string
+		rdb  redis.UniversalClient
 		in   Options
 		want Options // Now is checked separately
 	}{
-		{"zero", Options{}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
-		{"fixed size", Options{MinBlock: 64, MaxBlock: 64}, Options{MinBlock: 64, MaxBlock: 64, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
-		{"large MinBlock lifts default MaxBlock", Options{MinBlock: 1 << 20}, Options{MinBlock: 1 << 20, MaxBlock: 1 << 20, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
-		{"wait", Options{WaitReplicas: 2, WaitTimeout: time.Second, PrefetchThreshold: 0.9}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.9, WaitReplicas: 2, WaitTimeout: time.Second}},
+		{"zero", rdb, Options{}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
+		{"fixed size", rdb, Options{MinBlock: 64, MaxBlock: 64}, Options{MinBlock: 64, MaxBlock: 64, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
+		{"large MinBlock lifts default MaxBlock", rdb, Options{MinBlock: 1 << 20}, Options{MinBlock: 1 << 20, MaxBlock: 1 << 20, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
+		{"wait", rdb, Options{WaitReplicas: 2, WaitTimeout: time.Second, PrefetchThreshold: 0.9, Reserve: time.Minute}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.9, WaitReplicas: 2, WaitTimeout: time.Second, Reserve: time.Minute}},
+		// Negative is "never" and "none", kept as given.
+		{"never wait, no reserve", rdb, Options{WaitReplicas: -1, Reserve: -1}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitReplicas: -1, WaitTimeout: 500 * time.Millisecond, Reserve: -1}},
+		{"short ReadTimeout halves the default WaitTimeout", fast, Options{}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 150 * time.Millisecond}},
+		{"no bound when never waiting", fast, Options{WaitReplicas: -1, WaitTimeout: time.Second}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitReplicas: -1, WaitTimeout: time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tt.in.resolve(rdb)
+			got, err := tt.in.resolve(tt.rdb)
 			if err != nil {
 				t.Fatalf("resolve(%+v) error = %v", tt.in, err)
 			}

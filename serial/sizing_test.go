@@ -77,3 +77,33 @@ func TestTriggerOffset(t *testing.T) {
 		})
 	}
 }
+
+func TestReserve(t *testing.T) {
+	const max = 100_000
+	tests := []struct {
+		name    string
+		reserve time.Duration // Options.Reserve
+		want    int           // replicas the last fetch waited for
+		size    int64         // block size
+		rate    float64       // measured IDs/s
+		ids     int64
+	}{
+		{"auto without replicas: none", 0, 0, 1000, 100, 0},
+		{"auto with a replica: 60s of blocks", 0, 1, 1000, 100, 6000},
+		{"rate unknown: none", 0, 1, 1000, 0, 0},
+		{"burst does not count below MaxBlock", 0, 1, 1000, 1e9, 6000},
+		{"at MaxBlock the measured rate counts", 0, 1, max, 50_000, 3_000_000},
+		{"at MaxBlock, at most 64 blocks", 0, 1, max, 1e9, 64 * max},
+		{"at MaxBlock, never below 60s of blocks", 0, 1, max, 100, 600_000},
+		{"explicit, without replicas", 20 * time.Second, 0, 1000, 100, 2000},
+		{"negative: none", -1, 1, 1000, 100, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &Allocator{opts: Options{Reserve: tt.reserve, MaxBlock: max, TargetLifetime: 10 * time.Second}, want: tt.want, size: tt.size, rate: tt.rate}
+			if got := a.reserveLocked(); got != tt.ids {
+				t.Errorf("reserve(Reserve %v, want %d, size %d, rate %v) = %d; want %d", tt.reserve, tt.want, tt.size, tt.rate, got, tt.ids)
+			}
+		})
+	}
+}

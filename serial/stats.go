@@ -1,5 +1,7 @@
 package serial
 
+import "time"
+
 // Stats is a snapshot of an Allocator's activity since New.
 type Stats struct {
 	// Issued counts IDs handed out by Next and NextN.
@@ -12,8 +14,23 @@ type Stats struct {
 	// a failed command are not visible here.)
 	RoundTrips int64
 	// FetchErrors counts fetches that failed: Redis errors, timeouts,
-	// *ReplicationError. Regressions are counted separately.
+	// blocks not acknowledged (*ReplicationError). Regressions are counted
+	// separately.
 	FetchErrors int64
+	// Unreplicated counts blocks discarded because fewer replicas than
+	// WaitReplicas acknowledged them (WAIT failures); also in FetchErrors.
+	// It grows through a failover, until the new master has a replica.
+	Unreplicated int64
+	// Failing counts the fetches failed since the last one that succeeded:
+	// above 0, Next issues from the blocks in hand (InHand, Runway) while
+	// failed fetches are retried in the background.
+	Failing int64
+	// LastError is why the last of the Failing fetches failed (a
+	// *ReplicationError, a connection error), or nil.
+	LastError error
+	// WaitReplicas is how many replicas the last fetch waited for: the
+	// option, or in auto mode 1 once a replica was seen and 0 before.
+	WaitReplicas int
 	// Waits counts calls to Next or NextN that found no ID at hand and had
 	// to wait for Redis (whether or not they then got one). With prefetch
 	// working and Redis keeping up, it stays at the first call's 1.
@@ -26,8 +43,22 @@ type Stats struct {
 	// prefetched one.
 	Remaining int64
 	// Prefetched reports whether a fetched block is waiting to become
-	// current.
+	// current (Ahead > 0).
 	Prefetched bool
+	// Ahead is the number of acknowledged blocks held beyond the current
+	// one (see Options.Reserve).
+	Ahead int
+	// InHand is how many IDs can be issued without Redis: Remaining plus
+	// the blocks held ahead.
+	InHand int64
+	// Rate is the rate at which IDs were issued, in IDs per second,
+	// measured when a block reached its prefetch trigger (or ran out with
+	// none fetched); 0 before the first.
+	Rate float64
+	// Runway is how long InHand lasts at Rate: how long Next can go on
+	// without a successful fetch (a failover, Redis down); 0 while Rate is
+	// unknown.
+	Runway time.Duration
 	// HighWater is the end of the highest block accepted: every ID issued
 	// so far, and every ID that can be issued before the next fetch, is at
 	// most HighWater.
@@ -41,16 +72,27 @@ func (a *Allocator) Stats() Stats {
 	defer a.mu.Unlock()
 	b := a.cur.Load()
 	used := min(max(b.used.Load(), 0), b.size)
-	return Stats{
-		Issued:      a.retired + used,
-		Blocks:      a.stats.blocks,
-		RoundTrips:  a.stats.roundTrips,
-		FetchErrors: a.stats.fetchErrors,
-		Waits:       a.stats.waits,
-		Regressions: a.stats.regressions,
-		BlockSize:   a.size,
-		Remaining:   b.size - used,
-		Prefetched:  a.ready != nil,
-		HighWater:   a.highWater,
+	st := Stats{
+		Issued:       a.retired + used,
+		Blocks:       a.stats.blocks,
+		RoundTrips:   a.stats.roundTrips,
+		FetchErrors:  a.stats.fetchErrors,
+		Unreplicated: a.stats.unreplicated,
+		Failing:      a.failing,
+		LastError:    a.failure,
+		WaitReplicas: a.want,
+		Waits:        a.stats.waits,
+		Regressions:  a.stats.regressions,
+		BlockSize:    a.size,
+		Remaining:    b.size - used,
+		Prefetched:   len(a.ready) > 0,
+		Ahead:        len(a.ready),
+		InHand:       b.size - used + a.readyIDs,
+		Rate:         a.rate,
+		HighWater:    a.highWater,
 	}
+	if a.rate > 0 {
+		st.Runway = time.Duration(float64(st.InHand) / a.rate * float64(time.Second))
+	}
+	return st
 }
