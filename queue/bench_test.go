@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
 
@@ -115,3 +116,103 @@ func BenchmarkConsume(b *testing.B) {
 }
 
 var _ redis.UniversalClient = (*redis.Client)(nil)
+
+// replicated returns a client of a local master with one replica
+// connected directly (no fault proxy in the way).
+func replicated(b *testing.B) *redis.Client {
+	b.Helper()
+	nodelay := []string{"--repl-diskless-sync-delay", "0"}
+	m := redistest.Start(b, redistest.Options{Args: nodelay})
+	redistest.Start(b, redistest.Options{Args: append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(m.Port)}, nodelay...)})
+	rdb := m.Client(b)
+	waitReplicaOnline(b, rdb)
+	return rdb
+}
+
+// What waiting for a replica costs a Push and a consumer, on a local
+// master with one replica:
+//
+//	go test -run '^$' -bench Replicated -benchmem ./queue/
+//
+// "no-WAIT" is Replicas -1; "WAIT" is the default (auto: one replica).
+func BenchmarkPushReplicated(b *testing.B) {
+	rdb := replicated(b)
+	ctx := context.Background()
+	for _, mode := range []struct {
+		name     string
+		replicas int
+	}{{"no-WAIT", -1}, {"WAIT", 0}} {
+		for _, batch := range []int{1, 16, 256} {
+			b.Run(fmt.Sprintf("%s/batch=%d", mode.name, batch), func(b *testing.B) {
+				q := newQueue(b, rdb, queue.Options{Replicas: mode.replicas})
+				msgs := make([][]byte, batch)
+				for i := range msgs {
+					msgs[i] = body
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := q.Push(ctx, msgs...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "msgs/s")
+				rdb.Del(ctx, q.Keys().Ready)
+			})
+		}
+		b.Run(mode.name+"/parallel", func(b *testing.B) {
+			q := newQueue(b, rdb, queue.Options{Replicas: mode.replicas})
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := q.Push(ctx, body); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			msgsPerSec(b)
+			rdb.Del(ctx, q.Keys().Ready)
+		})
+	}
+}
+
+// BenchmarkConsumeReplicated: a consumer's take WAITs (once per batch of up
+// to Prefetch) by default when the master has a replica.
+func BenchmarkConsumeReplicated(b *testing.B) {
+	rdb := replicated(b)
+	ctx := context.Background()
+	for _, mode := range []struct {
+		name     string
+		replicas int
+	}{{"no-WAIT", -1}, {"WAIT", 0}} {
+		for _, prefetch := range []int{1, 32} {
+			b.Run(fmt.Sprintf("%s/prefetch=%d", mode.name, prefetch), func(b *testing.B) {
+				q := newQueue(b, rdb, fast(queue.Options{Prefetch: prefetch, Replicas: mode.replicas}))
+				for i := 0; i < b.N; i += 1000 {
+					msgs := make([][]byte, min(1000, b.N-i))
+					for j := range msgs {
+						msgs[j] = body
+					}
+					if _, err := q.Push(ctx, msgs...); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var n atomic.Int64
+				done := make(chan struct{})
+				ctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				b.ReportAllocs()
+				b.ResetTimer()
+				go q.Consume(ctx, func(context.Context, queue.Message) error {
+					if n.Add(1) == int64(b.N) {
+						close(done)
+					}
+					return nil
+				})
+				<-done
+				b.StopTimer()
+				msgsPerSec(b)
+			})
+		}
+	}
+}

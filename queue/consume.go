@@ -39,7 +39,9 @@ var errLeaseLost = errors.New("queue: consumer lease lost")
 // Delivery is at least once: a consumer that dies (or loses its lease)
 // after handling a message and before acknowledging it causes a second
 // delivery, with the same ID. Redis errors are retried with backoff and
-// reported to Options.OnError; they do not end Consume.
+// reported to Options.OnError; they do not end Consume. So is a take the
+// replicas did not acknowledge (a [*ReplicationError], see
+// Options.Replicas): its messages are not handled until one is.
 func (q *Queue) Consume(ctx context.Context, h Handler) error {
 	if h == nil {
 		return &InvalidError{Field: "handler", Value: nil, Reason: "must not be nil"}
@@ -102,7 +104,12 @@ func (q *Queue) runConsumer(ctx context.Context, h Handler) error {
 		}
 		err := c.take(wctx)
 		if err == nil && len(c.taken) == 0 {
-			err = c.block(wctx)
+			var got bool
+			if got, err = c.block(wctx); got {
+				// Take it (and whatever else came) through take, which
+				// confirms the move with the replicas.
+				err = c.take(wctx)
+			}
 		}
 		switch {
 		case err != nil && redis.HasErrorPrefix(err, "LOST"):
@@ -130,13 +137,30 @@ func (q *Queue) newConsumer(id string, l *lease.Lease) *consumer {
 }
 
 // take moves up to Prefetch messages into the processing list; messages
-// already there (left by a take whose reply was lost, or a failed settle)
-// come first.
+// already there (left by a take whose reply was lost, a failed settle, or
+// block) come first. With replicas wanted, WAIT follows in the same round
+// trip, and a shortfall returns a [*ReplicationError] with nothing taken:
+// the messages stay in the processing list for the next take (or, on a
+// demoted master, are gone with it and ready on the new one).
 func (c *consumer) take(ctx context.Context) error {
 	c.taken, c.raw = c.taken[:0], c.raw[:0]
-	res, err := run(ctx, c.q.rdb, takeScript, c.keys, c.l.Token(), c.q.opts.Prefetch).Slice()
-	if err != nil {
-		return err
+	var res []any
+	if want := c.q.want(ctx); want == 0 {
+		var err error
+		if res, err = run(ctx, c.q.rdb, takeScript, c.keys, c.l.Token(), c.q.opts.Prefetch).Slice(); err != nil {
+			return err
+		}
+	} else {
+		cmd, acked, err := c.q.runWait(ctx, want, takeScript, c.keys, c.l.Token(), c.q.opts.Prefetch)
+		if err == nil {
+			res, err = cmd.Slice()
+		}
+		if err != nil {
+			return err
+		}
+		if acked < want {
+			return &ReplicationError{Queue: c.q.name, Op: "take", Want: want, Acked: acked, Timeout: c.q.opts.ReplicaTimeout}
+		}
 	}
 	for i := 0; i+1 < len(res); i += 2 {
 		s, _ := res[i].(string)
@@ -146,32 +170,23 @@ func (c *consumer) take(ctx context.Context) error {
 	return nil
 }
 
-// block waits up to BlockTimeout for one message with BLMOVE.
-func (c *consumer) block(ctx context.Context) error {
-	var s string
+// block waits up to BlockTimeout for a message to arrive and moves it into
+// the processing list with BLMOVE. It reports whether one came; take then
+// hands it out.
+func (c *consumer) block(ctx context.Context) (bool, error) {
 	var err error
 	if d := c.q.opts.BlockTimeout; d < time.Second {
 		// go-redis rounds BLMOVE's timeout up to 1s; Redis takes fractional
 		// seconds. Below 1s the client's ReadTimeout (3s by default) is
 		// longer than the block, so a plain command is safe.
-		s, err = c.q.rdb.Do(ctx, "BLMOVE", c.q.keys.Ready, c.proc, "RIGHT", "LEFT", d.Seconds()).Text()
+		err = c.q.rdb.Do(ctx, "BLMOVE", c.q.keys.Ready, c.proc, "RIGHT", "LEFT", d.Seconds()).Err()
 	} else {
-		s, err = c.q.rdb.BLMove(ctx, c.q.keys.Ready, c.proc, "RIGHT", "LEFT", d).Result()
+		err = c.q.rdb.BLMove(ctx, c.q.keys.Ready, c.proc, "RIGHT", "LEFT", d).Err()
 	}
 	if errors.Is(err, redis.Nil) {
-		return nil
+		return false, nil
 	}
-	if err != nil {
-		return err
-	}
-	b := []byte(s)
-	n := 0
-	if id, _, err := Decode(b); err == nil {
-		// Only messages that failed before have an entry; a miss is 0.
-		n, _ = c.q.rdb.HGet(ctx, c.q.keys.Attempts, string(id[:])).Int()
-	}
-	c.add(b, n)
-	return nil
+	return err == nil, err
 }
 
 func (c *consumer) add(b []byte, failures int) {
@@ -256,7 +271,10 @@ func (c *consumer) retire(ctx context.Context) {
 }
 
 func (q *Queue) leaseOptions(maxRetry time.Duration) lease.Options {
-	o := lease.Options{KeyPrefix: q.keys.LeasePrefix, AutoRenew: true, Now: q.opts.Now}
+	// The leases wait for the queue's replicas: a Drain lease lost in a
+	// failover would let a second owner drain alongside the first.
+	o := lease.Options{KeyPrefix: q.keys.LeasePrefix, AutoRenew: true, Now: q.opts.Now,
+		Replicas: q.opts.Replicas, ReplicaTimeout: q.opts.ReplicaTimeout}
 	if maxRetry > 0 {
 		o.MinRetryDelay = min(lease.DefaultMinRetryDelay, maxRetry)
 		o.MaxRetryDelay = maxRetry

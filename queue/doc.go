@@ -3,7 +3,10 @@
 // ordered, fenced draining.
 //
 //	q, err := queue.New(rdb, "emails", queue.Options{})
-//	ids, err := q.Push(ctx, body1, body2)            // one round trip
+//	ids, err := q.Push(ctx, body1, body2)            // one round trip (+ WAIT with a replica)
+//	if err != nil {
+//		err = q.PushWithIDs(ctx, ids, body1, body2) // a retry keeps the IDs
+//	}
 //	err = q.Consume(ctx, func(ctx context.Context, m queue.Message) error {
 //		return send(m.Body)                          // nil acks; an error retries
 //	})
@@ -26,6 +29,35 @@
 // after Options.MaxAttempts failures it goes to the dead-letter list
 // ([Keys].Dead). Entries not in the queue's format ([Encode]) are
 // dead-lettered at once.
+//
+// # Replicas and failover
+//
+// Redis replication is asynchronous: a push the master acknowledged can
+// vanish when a replica that had not received it is promoted, and a master
+// that a failover demoted keeps accepting writes for a moment. So a Push
+// returns nil only once Options.Replicas replicas acknowledged it (WAIT at
+// the end of its pipeline, on the same connection to the queue's master:
+// one WAIT per call, however many messages). By default ("auto") that is
+// one as soon as the queue's master has, or lately had, a replica, and
+// none on a Redis without replicas, at no cost there. A Push they did not
+// acknowledge in Options.ReplicaTimeout returns a [*ReplicationError]
+// (ErrNotReplicated) with the IDs: the messages may or may not be in the
+// queue, and [Queue.PushWithIDs] retries them under the same IDs. So no
+// message whose Push returned nil is lost by promoting a replica that
+// acknowledged it; a retry may deliver a message twice, same ID.
+//
+// The takes of consumers and Drain WAIT too (once per batch of up to
+// Prefetch, in the same round trip), and a take the replicas did not
+// acknowledge is not handed to the handler: it is retried, and reported to
+// Options.OnError. Without that, consumers still attached to a demoted
+// master would handle messages that the new master delivers again.
+// Acknowledgements, nacks and reclaims do not WAIT: one lost in a failover
+// only brings back a message that was in a consumer's hands at the time,
+// which is then delivered again (at most Prefetch per consumer per
+// failover). The queue's leases wait for the same replicas (package lease).
+//
+// While the replicas wanted are unreachable, Push fails and consumers
+// pause; Options.Replicas -1 trades that for the losses above.
 //
 // # Consumers, reclaimer, Drain
 //
@@ -62,7 +94,9 @@
 // No delayed or scheduled messages, priorities, or exactly-once delivery.
 // A consumer paused for longer than Options.RetireAfter between its last
 // lease check and its BLMOVE reaching Redis could strand that one message
-// in an unregistered processing list. Durability is that of Redis: a
-// message acknowledged by Push survives what the server's persistence
-// settings make it survive.
+// in an unregistered processing list. Durability is that of Redis and
+// its replicas: a message acknowledged by Push survives what the server's
+// persistence settings make it survive, and the promotion of a replica that
+// acknowledged it; a replica promoted without it (one that did not count
+// towards Options.Replicas) loses it.
 package queue

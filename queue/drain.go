@@ -100,12 +100,26 @@ func (q *Queue) newDrainer(l *lease.Lease) *drainer {
 	return d
 }
 
-// take returns the next message, or nil when the queue is empty.
+// take returns the next message, or nil when the queue is empty. With
+// replicas wanted, WAIT follows the take in the same round trip, and a
+// shortfall is retried like a transport error: the message is not handled
+// until a master shows it has the replicas (a demoted one cannot).
 func (d *drainer) take(ctx context.Context) ([]byte, int, error) {
 	var res []any
 	err := d.retry(ctx, "take", func() error {
-		var err error
-		res, err = run(ctx, d.q.rdb, drainTakeScript, d.keys, d.l.Token(), d.fence).Slice()
+		want := d.q.want(ctx)
+		if want == 0 {
+			var err error
+			res, err = run(ctx, d.q.rdb, drainTakeScript, d.keys, d.l.Token(), d.fence).Slice()
+			return err
+		}
+		cmd, acked, err := d.q.runWait(ctx, want, drainTakeScript, d.keys, d.l.Token(), d.fence)
+		if err == nil {
+			res, err = cmd.Slice()
+		}
+		if err == nil && acked < want {
+			err = &ReplicationError{Queue: d.q.name, Op: "drain take", Want: want, Acked: acked, Timeout: d.q.opts.ReplicaTimeout}
+		}
 		return err
 	})
 	if err != nil || len(res) < 2 {

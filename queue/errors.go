@@ -3,6 +3,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrInvalid is wrapped by every [*InvalidError]: an empty or malformed
@@ -26,6 +27,42 @@ var ErrMalformed = errors.New("queue: malformed message")
 // ErrPanic is wrapped by the error a handler panic is turned into; the
 // message is nacked and the consumer goes on.
 var ErrPanic = errors.New("queue: handler panicked")
+
+// ErrNotReplicated is wrapped by every [*ReplicationError]: fewer replicas
+// than wanted (Options.Replicas) acknowledged a write in time.
+var ErrNotReplicated = errors.New("queue: not acknowledged by replicas")
+
+// ReplicationError reports a write the master applied but fewer than Want
+// replicas acknowledged within Timeout, so a failover may still undo it.
+// It wraps [ErrNotReplicated].
+//
+// From Push it means: the messages may or may not survive; push them
+// again, under the same IDs with [Queue.PushWithIDs] so that a consumer
+// recognises a second copy. From a consumer's or Drain's take (reported to
+// Options.OnError) it means: the taken messages were not handed to the
+// handler, the take is retried, and nothing is lost, since a master that
+// a failover demoted (and that cannot show a replica) must not feed
+// handlers messages the new master will deliver again.
+type ReplicationError struct {
+	// Queue is the queue's name.
+	Queue string
+	// Op is the write: "push 3 messages", "take" or "drain take".
+	Op string
+	// Want is the number of replicas asked for.
+	Want int
+	// Acked is the number that acknowledged within Timeout.
+	Acked int
+	// Timeout is Options.ReplicaTimeout.
+	Timeout time.Duration
+}
+
+// Error implements error.
+func (e *ReplicationError) Error() string {
+	return fmt.Sprintf("queue %q: %s: %d of %d replicas acknowledged within %v: %v", e.Queue, e.Op, e.Acked, e.Want, e.Timeout, ErrNotReplicated)
+}
+
+// Unwrap returns [ErrNotReplicated].
+func (e *ReplicationError) Unwrap() error { return ErrNotReplicated }
 
 // InvalidError describes one bad argument or Options field. It wraps
 // [ErrInvalid].
@@ -76,4 +113,5 @@ func (e *SizeError) Unwrap() error { return ErrTooLarge }
 var (
 	_ error = (*InvalidError)(nil)
 	_ error = (*SizeError)(nil)
+	_ error = (*ReplicationError)(nil)
 )

@@ -52,6 +52,28 @@ func ExampleQueue_Drain() {
 	}
 }
 
+// A Push that returned an error may or may not have reached the queue,
+// and with replicas (Options.Replicas) may not survive a failover: push
+// again under the same IDs, so that consumers recognise a second copy.
+// (Not run: it needs a Redis.)
+func ExampleQueue_PushWithIDs() {
+	ctx := context.Background()
+	q, _ := queue.New(redis.NewClient(&redis.Options{Addr: "localhost:6379"}), "emails", queue.Options{})
+	bodies := [][]byte{[]byte("to:ann"), []byte("to:bob")}
+	ids, err := q.Push(ctx, bodies...)
+	for try := 1; err != nil && ids != nil && try < 10; try++ {
+		var re *queue.ReplicationError
+		if errors.As(err, &re) {
+			fmt.Printf("%d of %d replicas acknowledged; pushing again\n", re.Acked, re.Want)
+		}
+		time.Sleep(time.Duration(try) * 100 * time.Millisecond)
+		err = q.PushWithIDs(ctx, ids, bodies...)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
 // All keys of a queue carry its name as a Redis Cluster hash tag.
 func ExampleKeysFor() {
 	k := queue.KeysFor("", "emails")

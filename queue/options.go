@@ -3,6 +3,8 @@ package queue
 import (
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // DefaultPrefix is the key prefix used when Options.Prefix is empty: queue
@@ -34,6 +36,8 @@ const (
 	DefaultBlockTimeout = time.Second
 	// DefaultRetireAfter is how long a dead consumer stays registered.
 	DefaultRetireAfter = time.Minute
+	// DefaultReplicaTimeout bounds the WAIT for replicas.
+	DefaultReplicaTimeout = time.Second
 )
 
 // Options configures a Queue. The zero value means "all defaults"; New
@@ -91,6 +95,27 @@ type Options struct {
 	// reclaimed. It must exceed BlockTimeout. Default DefaultRetireAfter
 	// (1m).
 	RetireAfter time.Duration
+
+	// Replicas is how many replicas must acknowledge a Push (WAIT, in the
+	// same round trip) before it returns nil, and a consumer's or Drain's
+	// take before its messages reach the handler; the queue's leases get
+	// the same setting. Default 0, "auto": none until the queue's master is
+	// seen with a replica, or with a replication backlog (it had one within
+	// repl-backlog-ttl), asking it on the first write and then at most every
+	// 5s; one from then on, even while none is connected, since a failover
+	// in progress looks just like that. So a deployment with a replica
+	// loses no pushed message in a failover without configuration, and one
+	// without pays nothing. A positive value is a fixed count; -1 (any
+	// negative value) never waits. See [ReplicationError] for what a
+	// shortfall does.
+	Replicas int
+
+	// ReplicaTimeout bounds each WAIT. Default DefaultReplicaTimeout (1s),
+	// or half the client's ReadTimeout if that is shorter than 2s; at least
+	// 1ms. Unless Replicas is negative it must be below the ReadTimeout,
+	// which the WAIT reply is read with (a timed-out read would make
+	// go-redis resend the pipeline).
+	ReplicaTimeout time.Duration
 
 	// OnError, when set, receives errors from background work (consumer
 	// Redis errors that are retried, the reclaimer) from the goroutine that
@@ -161,6 +186,34 @@ func (o Options) resolve() (Options, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// withClient applies what depends on the client: the default
+// ReplicaTimeout, and its check against the client's ReadTimeout.
+func (o Options) withClient(rdb redis.UniversalClient) (Options, error) {
+	var rt time.Duration // 0: unknown or unlimited
+	switch c := rdb.(type) {
+	case *redis.Client:
+		rt = c.Options().ReadTimeout
+	case *redis.ClusterClient:
+		rt = c.Options().ReadTimeout
+	}
+	switch {
+	case o.ReplicaTimeout < 0:
+		return o, &InvalidError{Field: "Options.ReplicaTimeout", Value: o.ReplicaTimeout, Reason: "must not be negative"}
+	case o.ReplicaTimeout == 0:
+		o.ReplicaTimeout = DefaultReplicaTimeout
+		if rt > 0 {
+			o.ReplicaTimeout = max(min(o.ReplicaTimeout, rt/2), time.Millisecond)
+		}
+	case o.ReplicaTimeout < time.Millisecond:
+		return o, &InvalidError{Field: "Options.ReplicaTimeout", Value: o.ReplicaTimeout, Reason: "must be at least 1ms"}
+	}
+	if o.Replicas >= 0 && rt > 0 && o.ReplicaTimeout >= rt {
+		return o, &InvalidError{Field: "Options.ReplicaTimeout", Value: o.ReplicaTimeout,
+			Reason: "must be below the client's ReadTimeout (" + rt.String() + ")"}
 	}
 	return o, nil
 }

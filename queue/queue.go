@@ -2,10 +2,14 @@ package queue
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
 // Queue is a reliable work queue kept in Redis lists. Create it with New;
@@ -13,10 +17,16 @@ import (
 // value holds no connections or goroutines of its own: Consume and Drain
 // start what they need and stop it before they return.
 type Queue struct {
-	rdb  redis.UniversalClient
-	name string
-	opts Options
-	keys Keys
+	rdb      redis.UniversalClient
+	name     string
+	opts     Options
+	keys     Keys
+	replicas *replicas.Policy // from Options.Replicas
+
+	// Auto mode (see want).
+	seen    atomic.Bool // a replica or a backlog was seen
+	probeMu sync.Mutex
+	probed  time.Time // last probe; guarded by probeMu
 }
 
 // Keys are the Redis keys of one queue. Each contains the hash tag
@@ -66,7 +76,8 @@ func (k Keys) Processing(consumer string) string { return k.proc + consumer }
 // New returns the queue called name, kept in Redis through rdb (a
 // *redis.Client, *redis.ClusterClient or failover client). It does no I/O.
 // It returns an [*InvalidError] for a nil client, an empty name, a name
-// with '{' or '}', or a bad Options field.
+// with '{' or '}', or a bad Options field (including a ReplicaTimeout not
+// below the client's ReadTimeout).
 func New(rdb redis.UniversalClient, name string, opts Options) (*Queue, error) {
 	if rdb == nil {
 		return nil, &InvalidError{Field: "rdb", Value: nil, Reason: "must not be nil"}
@@ -75,10 +86,13 @@ func New(rdb redis.UniversalClient, name string, opts Options) (*Queue, error) {
 		return nil, err
 	}
 	o, err := opts.resolve()
+	if err == nil {
+		o, err = o.withClient(rdb)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &Queue{rdb: rdb, name: name, opts: o, keys: KeysFor(o.Prefix, name)}, nil
+	return &Queue{rdb: rdb, name: name, opts: o, keys: KeysFor(o.Prefix, name), replicas: replicas.New(o.Replicas)}, nil
 }
 
 // Name returns the queue's name.
@@ -89,54 +103,6 @@ func (q *Queue) Keys() Keys { return q.keys }
 
 // Options returns the queue's options with defaults applied.
 func (q *Queue) Options() Options { return q.opts }
-
-// Push appends msgs to the queue, each under a new random ID, and returns
-// the IDs in order. The messages are sent as LPUSHes of up to
-// Options.PushBatch messages, all in one pipeline: one round trip per call.
-//
-// Every body is checked first: if one is over Options.MaxMessageBytes, Push
-// returns a [*SizeError] (wrapping ErrTooLarge) and pushes nothing. On a
-// Redis error some LPUSHes of the pipeline may have been applied; the
-// error says how many messages are known to be in. Retrying then may
-// duplicate messages, which consumers recognise by ID.
-func (q *Queue) Push(ctx context.Context, msgs ...[]byte) ([]ID, error) {
-	for i, m := range msgs {
-		if len(m) > q.opts.MaxMessageBytes {
-			return nil, &SizeError{Index: i, Size: len(m), Limit: q.opts.MaxMessageBytes}
-		}
-	}
-	if len(msgs) == 0 {
-		return nil, nil
-	}
-	ids := make([]ID, len(msgs))
-	// One read of the system's randomness for all IDs.
-	buf := make([]byte, 16*len(msgs))
-	rand.Read(buf)
-	for i := range ids {
-		copy(ids[i][:], buf[16*i:])
-	}
-	pipe := q.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, 0, (len(msgs)+q.opts.PushBatch-1)/q.opts.PushBatch)
-	for lo := 0; lo < len(msgs); lo += q.opts.PushBatch {
-		hi := min(lo+q.opts.PushBatch, len(msgs))
-		args := make([]any, hi-lo)
-		for i := lo; i < hi; i++ {
-			args[i-lo] = Encode(ids[i], msgs[i])
-		}
-		cmds = append(cmds, pipe.LPush(ctx, q.keys.Ready, args...))
-	}
-	_, err := pipe.Exec(ctx)
-	if err == nil {
-		return ids, nil
-	}
-	in := 0
-	for i, c := range cmds {
-		if c.Err() == nil {
-			in += min(q.opts.PushBatch, len(msgs)-i*q.opts.PushBatch)
-		}
-	}
-	return nil, fmt.Errorf("queue %q: push %d messages (%d known pushed): %w", q.name, len(msgs), in, err)
-}
 
 // Stats is a snapshot of a queue's lists.
 type Stats struct {

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/abacus-go/abacus/queue"
@@ -35,6 +38,8 @@ func TestNewInvalid(t *testing.T) {
 		{"tiny ttl", "q", queue.Options{LeaseTTL: 1}, "Options.LeaseTTL"},
 		{"negative block", "q", queue.Options{BlockTimeout: -1}, "Options.BlockTimeout"},
 		{"retire before block", "q", queue.Options{BlockTimeout: 2e9, RetireAfter: 1e9}, "Options.RetireAfter"},
+		{"negative replica timeout", "q", queue.Options{ReplicaTimeout: -1}, "Options.ReplicaTimeout"},
+		{"replica timeout not below ReadTimeout", "q", queue.Options{ReplicaTimeout: time.Minute}, "Options.ReplicaTimeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.what, func(t *testing.T) {
@@ -48,6 +53,33 @@ func TestNewInvalid(t *testing.T) {
 	if _, err := queue.New(nil, "q", queue.Options{}); !errors.Is(err, queue.ErrInvalid) {
 		t.Fatalf("New(nil client) = %v; want ErrInvalid", err)
 	}
+	// A queue that never waits has no WAIT reply to read.
+	if _, err := queue.New(rdb, "q", queue.Options{Replicas: -1, ReplicaTimeout: time.Minute}); err != nil {
+		t.Fatalf("New(Replicas -1, ReplicaTimeout 1m) = %v; want nil", err)
+	}
+}
+
+func TestReplicaTimeoutDefault(t *testing.T) {
+	tests := []struct {
+		readTimeout time.Duration // of the client; 0: go-redis' default (5s)
+		want        time.Duration
+	}{
+		{0, queue.DefaultReplicaTimeout},
+		{-1, queue.DefaultReplicaTimeout}, // no read deadline
+		{3 * time.Second, queue.DefaultReplicaTimeout},
+		{500 * time.Millisecond, 250 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		rdb := redis.NewClient(&redis.Options{Addr: "localhost:0", ReadTimeout: tt.readTimeout}) // never dialled
+		q, err := queue.New(rdb, "q", queue.Options{})
+		switch {
+		case err != nil:
+			t.Errorf("New with ReadTimeout %v = %v; want nil", tt.readTimeout, err)
+		case q.Options().ReplicaTimeout != tt.want:
+			t.Errorf("New with ReadTimeout %v: ReplicaTimeout %v; want %v", tt.readTimeout, q.Options().ReplicaTimeout, tt.want)
+		}
+		rdb.Close()
+	}
 }
 
 func TestDefaults(t *testing.T) {
@@ -57,7 +89,8 @@ func TestDefaults(t *testing.T) {
 	}
 	o := q.Options()
 	if o.MaxMessageBytes != 512<<10 || o.Prefetch != queue.DefaultPrefetch || o.LeaseTTL != queue.DefaultLeaseTTL ||
-		o.ReclaimInterval != queue.DefaultLeaseTTL/2 || o.Concurrency != 1 || o.Prefix != queue.DefaultPrefix {
+		o.ReclaimInterval != queue.DefaultLeaseTTL/2 || o.Concurrency != 1 || o.Prefix != queue.DefaultPrefix ||
+		o.Replicas != 0 || o.ReplicaTimeout != queue.DefaultReplicaTimeout {
 		t.Fatalf("defaults = %+v", o)
 	}
 }
@@ -128,6 +161,25 @@ func TestPushTooLarge(t *testing.T) {
 	}
 	if st := stats(t, q); st.Ready != int64(pushed) {
 		t.Fatalf("Ready = %d; want %d (a rejected call pushes nothing)", st.Ready, pushed)
+	}
+}
+
+func TestPushWithIDs(t *testing.T) {
+	rdb := redistest.Client(t)
+	q := newQueue(t, rdb, fast(queue.Options{}))
+	ctx := context.Background()
+	ids := []queue.ID{{1}, {2}}
+	if err := q.PushWithIDs(ctx, ids[:1], []byte("a"), []byte("b")); !errors.Is(err, queue.ErrInvalid) {
+		t.Fatalf("PushWithIDs(1 ID, 2 messages) = %v; want ErrInvalid", err)
+	}
+	for range 2 { // a retry: the same message twice
+		if err := q.PushWithIDs(ctx, ids, []byte("a"), []byte("b")); err != nil {
+			t.Fatalf("PushWithIDs = %v; want nil", err)
+		}
+	}
+	got := collect(t, q, 4)
+	if fmt.Sprint(got) != fmt.Sprint(map[string][]queue.ID{"a": {ids[0], ids[0]}, "b": {ids[1], ids[1]}}) {
+		t.Fatalf("delivered %v; want a and b twice each under their IDs", got)
 	}
 }
 

@@ -30,6 +30,12 @@ func ref(raw []byte) []byte { return raw[:min(len(raw), headerLen)] }
 // processing list was taken by a call whose reply was lost (and which was
 // retried) or could not be settled: it is returned first, oldest first,
 // and counts towards ARGV[2]. A repeated take therefore strands nothing.
+//
+// The script writes whenever it returns something (an LMOVE, or one of
+// the processing list onto itself that changes nothing), because WAIT
+// counts the replicas that have the writes of its own connection: a WAIT
+// after it then covers the moves of every message returned, including
+// those made earlier on other connections.
 var takeScript = redis.NewScript(`
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then
 	return redis.error_reply('LOST consumer lease')
@@ -40,11 +46,18 @@ for i = #held, 1, -1 do
 	out[#out + 1] = held[i]
 	out[#out + 1] = tonumber(redis.call('HGET', KEYS[3], string.sub(held[i], 2, 17)) or '0')
 end
+local moved = 0
 for i = #held + 1, tonumber(ARGV[2]) do
 	local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
 	if not m then break end
+	moved = moved + 1
 	out[#out + 1] = m
 	out[#out + 1] = tonumber(redis.call('HGET', KEYS[3], string.sub(m, 2, 17)) or '0')
+end
+if moved == 0 and #held > 0 then
+	-- A write that changes nothing, so that a WAIT after this script
+	-- covers the (earlier, maybe unconfirmed) moves of what it returns.
+	redis.call('LMOVE', KEYS[2], KEYS[2], 'RIGHT', 'RIGHT')
 end
 return out
 `)
@@ -154,13 +167,18 @@ return #all
 // drain fence, ready, drain list, attempts. ARGV: token, fence. It returns
 // {} when the queue is empty, {message, failures} otherwise, and the error
 // FENCED, changing nothing, unless the caller's token holds the lease and
-// its fence is the latest.
+// its fence is the latest. Like takeScript, it writes whenever it returns
+// a message.
 var drainTakeScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
 	return redis.error_reply('FENCED drain lease no longer held')
 end
 local m = redis.call('LINDEX', KEYS[4], -1)
-if not m then
+if m then
+	-- A write that changes nothing, so that a WAIT after this script
+	-- covers the earlier move of m (see takeScript).
+	redis.call('LMOVE', KEYS[4], KEYS[4], 'RIGHT', 'RIGHT')
+else
 	m = redis.call('LMOVE', KEYS[3], KEYS[4], 'RIGHT', 'LEFT')
 	if not m then return {} end
 end

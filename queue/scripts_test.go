@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,5 +169,67 @@ func TestDrainSettleRepeated(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A take that returns only messages an earlier call moved still writes
+// (an LMOVE of the list onto itself, changing nothing), so that the WAIT
+// after it counts replicas that have those moves, whichever connection
+// made them; a take that returns nothing writes nothing.
+func TestTakesWriteWhatTheyReturn(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{}) // its own: commandstats are per server
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	q, err := New(rdb, "jobs", Options{Prefix: redistest.Prefix(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lmoves := func() int {
+		t.Helper()
+		info, err := rdb.Info(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if _, rest, ok := strings.Cut(info, "cmdstat_lmove:calls="); ok {
+			fmt.Sscan(strings.SplitN(rest, ",", 2)[0], &n)
+		}
+		return n
+	}
+	c := testConsumer(t, q)
+	l, err := lease.TryAcquire(ctx, rdb, drainLease, time.Minute, lease.Options{KeyPrefix: q.keys.LeasePrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	d := q.newDrainer(l)
+	drainTake := func() error { _, _, err := d.take(ctx); return err }
+	tests := []struct {
+		what   string
+		push   int
+		take   func() error
+		lmoves int // LMOVE calls the take makes
+	}{
+		{"take moving one", 1, func() error { return c.take(ctx) }, 2}, // one move, one LMOVE of nil
+		{"take of the held one", 0, func() error { return c.take(ctx) }, 2},
+		{"drain take moving one", 1, drainTake, 1},
+		{"drain take of the held one", 0, drainTake, 1},
+	}
+	for _, tt := range tests {
+		for range tt.push {
+			if _, err := q.Push(ctx, []byte("m")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := lmoves()
+		if err := tt.take(); err != nil {
+			t.Fatalf("%s: %v", tt.what, err)
+		}
+		if got := lmoves() - before; got != tt.lmoves {
+			t.Errorf("%s: %d LMOVE calls; want %d", tt.what, got, tt.lmoves)
+		}
+	}
+	if got := list(t, q, c.proc) + list(t, q, q.keys.Drain); got != "[m][m]" {
+		t.Errorf("processing and drain lists = %s; want [m][m]", got)
 	}
 }

@@ -1,0 +1,150 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/replicas"
+)
+
+// Where the queue WAITs, and why (see also the package doc): WAIT returns
+// how many replicas have the writes made so far on its own connection,
+// and a demoted master's replicas follow the new master, so it confirms
+// nothing. Push WAITs so that nil means "survives a promotion"; the takes
+// of consumers and Drain WAIT so that no handler runs on messages taken
+// from a demoted master (the take scripts always write when they return
+// something, so that the WAIT covers moves made earlier on other
+// connections). Acknowledgements, nacks and reclaims do not: losing one
+// puts a message back where it was, in a consumer's hands at the
+// failover, and a WAIT could not undo the handler's side effect.
+
+// want returns how many replicas the next write must reach: Options.Replicas
+// through a replicas.Policy. In auto mode, until a replica is seen, the
+// queue asks its master itself, at most every replicas.RecheckEvery, and
+// counts a replication backlog as a replica, as package lease does: a
+// master that had one within repl-backlog-ttl (an old master just after a
+// failover, whose replica left to become master) is exactly where an
+// unwaited write is lost.
+func (q *Queue) want(ctx context.Context) int {
+	if q.opts.Replicas == 0 && !q.seen.Load() {
+		// Writes wait for a probe in progress: one that started before
+		// this one must not go unwaited if the probe finds a replica.
+		q.probeMu.Lock()
+		if !q.seen.Load() && time.Since(q.probed) >= replicas.RecheckEvery {
+			q.probed = time.Now()
+			if q.replicated(ctx) {
+				q.replicas.Saw(1)
+				q.seen.Store(true)
+			}
+		}
+		q.probeMu.Unlock()
+		if !q.seen.Load() {
+			return 0
+		}
+	}
+	return q.replicas.Want(ctx, q.rdb)
+}
+
+// replicated reports whether the queue's master has a replica connected
+// or a replication backlog; false when it cannot tell.
+func (q *Queue) replicated(ctx context.Context) bool {
+	var c redis.Cmdable = q.rdb
+	if cc, ok := q.rdb.(*redis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, q.keys.Ready)
+		if err != nil {
+			return false
+		}
+		c = m
+	}
+	info, err := c.Info(ctx, "replication").Result()
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(info, "connected_slaves:")
+	n, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]))
+	return n > 0 || strings.Contains(info, "repl_backlog_active:1")
+}
+
+// execWait sends pipe's commands followed by WAIT want (want > 0) and
+// returns the replicas that acknowledged. pipe must come from
+// q.pipeline. On an error the commands' own errors say which applied.
+func (q *Queue) execWait(ctx context.Context, pipe redis.Pipeliner, want int) (acked int, err error) {
+	// WAIT's timeout 0 would mean "forever": send at least 1ms.
+	wait := pipe.Do(ctx, "WAIT", want, max(q.opts.ReplicaTimeout.Milliseconds(), 1))
+	if _, err := pipe.Exec(ctx); err != nil {
+		q.reloadOnError(err)
+		return 0, err
+	}
+	n, err := wait.Int64()
+	return int(n), err
+}
+
+// pipeline returns a pipeline whose commands all run on one connection to
+// the master of the queue's slot, so that a WAIT at its end counts the
+// replicas that have the writes before it.
+func (q *Queue) pipeline(ctx context.Context) (redis.Pipeliner, error) {
+	pipe, err := replicas.Pipeline(ctx, q.rdb, q.keys.Ready)
+	if err != nil {
+		q.reloadOnError(err)
+	}
+	return pipe, err
+}
+
+// runWait runs s like run, followed by WAIT want (want > 0) on the same
+// connection, and returns the script's reply and the replicas that
+// acknowledged. The script's own errors are in its reply.
+func (q *Queue) runWait(ctx context.Context, want int, s *redis.Script, keys []string, args ...any) (*redis.Cmd, int, error) {
+	for _, eval := range []bool{false, true} {
+		pipe, err := q.pipeline(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		var cmd *redis.Cmd
+		if eval {
+			cmd = s.Eval(ctx, pipe, keys, args...)
+		} else {
+			cmd = s.EvalSha(ctx, pipe, keys, args...)
+		}
+		acked, err := q.execWait(ctx, pipe, want)
+		if !eval && cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			continue // nothing ran; send the body this time
+		}
+		if cmd.Err() != nil {
+			return cmd, 0, nil
+		}
+		return cmd, acked, err
+	}
+	panic("unreachable")
+}
+
+// reloadOnError makes a cluster client refresh its slot map after a
+// pipeline to one node failed with a redirection or a broken connection: a
+// node pipeline does not follow MOVED, and the map would otherwise stay
+// stale after a failover until its periodic reload. Script replies such as
+// LOST are not the map's fault.
+func (q *Queue) reloadOnError(err error) {
+	cc, ok := q.rdb.(*redis.ClusterClient)
+	if !ok {
+		return
+	}
+	var rerr redis.Error
+	if errors.As(err, &rerr) && !movedOn(err) {
+		return
+	}
+	cc.ReloadState(context.Background())
+}
+
+// movedOn reports whether err says the node no longer serves the slot.
+func movedOn(err error) bool {
+	for _, p := range []string{"MOVED", "ASK", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN"} {
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
+}
