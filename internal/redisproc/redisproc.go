@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -111,11 +112,26 @@ func (s *Server) start() error {
 	cmd := exec.Command(s.opts.command(), append(args, s.opts.Args...)...)
 	cmd.Dir = s.opts.Dir
 	cmd.SysProcAttr = childAttr()
-	if err := cmd.Start(); err != nil {
+	// Pdeathsig fires when the thread that forked the child exits, not
+	// the process, and Go ends threads now and then (one a locked
+	// goroutine exited on, for one): a restarted server died under a
+	// running test. Fork from a locked thread that waits for the child.
+	started := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		cmd.Wait()
+	}()
+	if err := <-started; err != nil {
 		return err
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
 	if err := waitPing(s.Addr, exited); err != nil {
 		cmd.Process.Kill()
 		<-exited
