@@ -211,7 +211,7 @@ func TestNotAcknowledgedIsNotHeld(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := startPair(t)
-			o := Options{KeyPrefix: redistest.Prefix(t), ReplicaTimeout: 200 * time.Millisecond}
+			o := Options{KeyPrefix: redistest.Prefix(t), ReplicaTimeout: time.Second}
 			held := mustAcquire(t, p.m, "held", time.Minute, o)
 			tt.silence(p)
 
