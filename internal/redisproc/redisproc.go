@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -132,7 +133,7 @@ func (s *Server) start() error {
 	if err := <-started; err != nil {
 		return err
 	}
-	if err := waitPing(s.Addr, exited); err != nil {
+	if err := waitPing(s.Addr, cmd.Process.Pid, exited); err != nil {
 		cmd.Process.Kill()
 		<-exited
 		log, _ := os.ReadFile(filepath.Join(s.opts.Dir, "redis.log"))
@@ -142,24 +143,30 @@ func (s *Server) start() error {
 	return nil
 }
 
-func waitPing(addr string, exited <-chan struct{}) error {
+// waitPing waits until the server at addr answers and is the process pid:
+// a port freed by a stopped server can be taken by another test binary's
+// server meanwhile, whose PONG must not pass for ours.
+func waitPing(addr string, pid int, exited <-chan struct{}) error {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		err := c.Ping(ctx).Err()
+		info, err := c.Info(ctx, "server").Result()
 		cancel()
 		if err == nil {
-			return nil
+			if strings.Contains(info, "process_id:"+strconv.Itoa(pid)+"\r\n") {
+				return nil
+			}
+			err = fmt.Errorf("%s is served by another process", addr)
 		}
 		select {
 		case <-exited:
-			return errors.New("exited at start (port taken?)")
+			return fmt.Errorf("exited at start (port taken?): %w", err)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("no PING reply within 10s: %w", err)
+			return fmt.Errorf("no reply of its own within 10s: %w", err)
 		}
 	}
 }
