@@ -17,8 +17,8 @@ const recordsLease = "records"
 // upkeep is the engine's housekeeping besides flushing, in one goroutine:
 // it checks that the server's eviction policy cannot evict abacus' state
 // (at start and every round, reporting a change through OnError), and,
-// in exactly-once mode, collects the writer records of engines idle for
-// WriterTTL, one engine at a time under a lease.
+// in exactly-once mode, every round after the first collects the writer
+// records of engines idle for WriterTTL, one engine at a time under a lease.
 type upkeep struct {
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -51,15 +51,18 @@ func (e *Engine) runUpkeep(ctx context.Context) {
 			reported = err.Error()
 			e.report(err)
 		}
-		if e.opts.Delivery == flush.ExactlyOnce {
-			e.collectRecords(ctx)
-		}
 		// Jitter keeps engines started together from contending at once.
+		// The first collection waits a period too: it scans the keyspace,
+		// which an engine starting up should not do before its first
+		// flush, nor every engine of a fleet restarted at once.
 		d := e.upkeepEvery()
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(d*3/4 + rand.N(d/2+1)):
+		}
+		if e.opts.Delivery == flush.ExactlyOnce {
+			e.collectRecords(ctx)
 		}
 	}
 }

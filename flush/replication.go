@@ -77,7 +77,7 @@ func (f *Flusher) regressed(b *batch, last uint64) error {
 	g := b.group
 	f.accepted[g] = last
 	now := f.opts.Now()
-	if last == 0 && now.Sub(f.lastConfirmed(g)) > f.opts.RecordTTL/2 {
+	if last == 0 && now.Sub(f.confirmedAt[g]) > f.opts.RecordTTL/2 {
 		return nil // collected: this writer was idle in the group that long
 	}
 	err := &RegressionError{Record: b.record, Recorded: last, Floor: f.floor[g]}
@@ -97,9 +97,6 @@ func (f *Flusher) regressed(b *batch, last uint64) error {
 	f.report(err)
 	return err
 }
-
-// lastConfirmed is when a batch of group g was last confirmed.
-func (f *Flusher) lastConfirmed(g int) time.Time { return f.confirmedAt[g] }
 
 // historySize is how many confirmed batches a Flusher remembers, to tell
 // what a regression lost.

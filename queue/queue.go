@@ -3,9 +3,6 @@ package queue
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,9 +21,6 @@ type Queue struct {
 	replicas *replicas.Policy // from Options.Replicas
 
 	// Auto mode (see want).
-	seen    atomic.Bool // a replica or a backlog was seen
-	probeMu sync.Mutex
-	probed  time.Time // last probe; guarded by probeMu
 }
 
 // Keys are the Redis keys of one queue. Each contains the hash tag

@@ -3,9 +3,6 @@ package queue
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -24,51 +21,9 @@ import (
 // failover, and a WAIT could not undo the handler's side effect.
 
 // want returns how many replicas the next write must reach: Options.Replicas
-// through a replicas.Policy. In auto mode, until a replica is seen, the
-// queue asks its master itself, at most every replicas.RecheckEvery, and
-// counts a replication backlog as a replica, as package lease does: a
-// master that had one within repl-backlog-ttl (an old master just after a
-// failover, whose replica left to become master) is exactly where an
-// unwaited write is lost.
-func (q *Queue) want(ctx context.Context) int {
-	if q.opts.Replicas == 0 && !q.seen.Load() {
-		// Writes wait for a probe in progress: one that started before
-		// this one must not go unwaited if the probe finds a replica.
-		q.probeMu.Lock()
-		if !q.seen.Load() && time.Since(q.probed) >= replicas.RecheckEvery {
-			q.probed = time.Now()
-			if q.replicated(ctx) {
-				q.replicas.Saw(1)
-				q.seen.Store(true)
-			}
-		}
-		q.probeMu.Unlock()
-		if !q.seen.Load() {
-			return 0
-		}
-	}
-	return q.replicas.Want(ctx, q.rdb)
-}
-
-// replicated reports whether the queue's master has a replica connected
-// or a replication backlog; false when it cannot tell.
-func (q *Queue) replicated(ctx context.Context) bool {
-	var c redis.Cmdable = q.rdb
-	if cc, ok := q.rdb.(*redis.ClusterClient); ok {
-		m, err := cc.MasterForKey(ctx, q.keys.Ready)
-		if err != nil {
-			return false
-		}
-		c = m
-	}
-	info, err := c.Info(ctx, "replication").Result()
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(info, "connected_slaves:")
-	n, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0]))
-	return n > 0 || strings.Contains(info, "repl_backlog_active:1")
-}
+// through a replicas.Policy, whose auto mode also counts a replication
+// backlog as a replica, as package lease does.
+func (q *Queue) want(ctx context.Context) int { return q.replicas.Want(ctx, q.rdb) }
 
 // execWait sends pipe's commands followed by WAIT want (want > 0) and
 // returns the replicas that acknowledged. pipe must come from

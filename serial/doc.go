@@ -48,7 +48,7 @@
 //   - IDs are at least 1.
 //   - The number of Redis round trips equals the number of blocks fetched
 //     plus failed fetches (Stats reports both), plus in auto mode an INFO
-//     at most every 5s until a replica is seen.
+//     at most every second until a replica (or a replication backlog) is seen.
 //
 // # What it does not do
 //
@@ -93,6 +93,6 @@
 // are pipelined on one connection to the key's master (on a Cluster, the
 // master of the key's slot; a failed fetch asks the cluster client to reload
 // its slot map). Auto mode asks the master for its replicas (INFO) before
-// the first block and then at most every 5s until it sees one; on a Cluster
+// the first block and then at most every second until it sees one; on a Cluster
 // it counts any master's.
 package serial

@@ -50,9 +50,10 @@ type Options struct {
 	// is discarded, never issued: its IDs become a gap, and a later fetch
 	// gets a block above it. So a failover to the acknowledging replica
 	// cannot hand its IDs to another process. Default 0, "auto": one
-	// replica once the master has been seen with one (asked at most every
-	// 5s until then), and from then on, even while none is connected (a
-	// failover in progress looks like that); no WAIT while none was ever
+	// replica once the master has been seen with one or with a
+	// replication backlog (asked at most every second until then), and
+	// from then on, even while none is connected (a failover in progress
+	// looks like that); no WAIT while none was ever
 	// seen. Negative: never wait; a failover may then lose blocks already
 	// issued and grant their IDs again, which no Allocator can always
 	// detect (see RegressionError).

@@ -12,17 +12,17 @@
 //
 // Policy holds the rule. A positive setting is a fixed count; a negative
 // one never waits; zero ("auto", the default everywhere) waits for one
-// replica as soon as the master has been seen with one, and keeps waiting
-// for one from then on, even while none is connected (a failover in
-// progress looks exactly like that): a deployment with a replica is safe
-// without configuration, and one without pays nothing.
+// replica as soon as the master has been seen replicated (see Replicated),
+// and keeps waiting for one from then on, even while none is connected (a
+// failover in progress looks exactly like that): a deployment with a
+// replica is safe without configuration, and one without pays nothing.
 package replicas
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -63,11 +63,11 @@ func (p *Policy) Want(ctx context.Context, rdb redis.UniversalClient) int {
 		return 1
 	}
 	if now := time.Now(); now.Sub(p.checked) >= RecheckEvery {
-		n, err := Connected(ctx, rdb)
+		yes, err := Replicated(ctx, rdb)
 		if err == nil {
 			p.checked = now
 		}
-		if n > 0 {
+		if yes {
 			p.seen = true
 			return 1
 		}
@@ -86,35 +86,41 @@ func (p *Policy) Saw(n int) {
 	p.mu.Unlock()
 }
 
-// Connected returns the number of replicas connected to the master rdb
-// writes to; on a cluster, the most any master has.
-func Connected(ctx context.Context, rdb redis.UniversalClient) (int, error) {
+// Replicated reports whether the master rdb writes to (on a cluster, any
+// master) has a replica connected or a replication backlog. The backlog
+// outlives a replica by repl-backlog-ttl (1 h by default), so an old master
+// just after a failover, whose replica left to become master, counts as
+// replicated: that is exactly where an unwaited write is lost.
+func Replicated(ctx context.Context, rdb redis.UniversalClient) (bool, error) {
 	if cc, ok := rdb.(*redis.ClusterClient); ok {
-		var mu sync.Mutex
-		most := 0
+		var any atomic.Bool
 		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-			n, err := connected(ctx, c)
-			mu.Lock()
-			most = max(most, n)
-			mu.Unlock()
+			yes, err := replicated(ctx, c)
+			if yes {
+				any.Store(true)
+			}
 			return err
 		})
-		return most, err
+		return any.Load(), err
 	}
-	return connected(ctx, rdb)
+	return replicated(ctx, rdb)
 }
 
-func connected(ctx context.Context, c redis.Cmdable) (int, error) {
+func replicated(ctx context.Context, c redis.Cmdable) (bool, error) {
 	info, err := c.Info(ctx, "replication").Result()
 	if err != nil {
-		return 0, err
+		return false, err
 	}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
-			return strconv.Atoi(v)
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, "connected_slaves:"); ok && v != "0" {
+			return true, nil
+		}
+		if line == "repl_backlog_active:1" {
+			return true, nil
 		}
 	}
-	return 0, nil
+	return false, nil
 }
 
 // Pipeline returns a pipeline whose commands all run on one connection to
