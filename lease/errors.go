@@ -2,7 +2,8 @@ package lease
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // ErrNotObtained means the lease is held by someone else. TryAcquire returns
@@ -34,30 +35,8 @@ var ErrNotReplicated = errors.New("lease: not acknowledged by replicas")
 // or Options field.
 var ErrInvalid = errors.New("lease: invalid argument")
 
-// InvalidError describes one bad argument or Options field. It wraps
-// [ErrInvalid].
-type InvalidError struct {
-	// Field names the argument or Options field, e.g. "name" or
-	// "Options.RenewInterval".
-	Field string
-	// Value is the rejected value.
-	Value any
-	// Reason says what a valid value looks like.
-	Reason string
-}
-
-// Error implements error.
-func (e *InvalidError) Error() string {
-	if s, ok := e.Value.(string); ok {
-		if len(s) > 40 {
-			s = s[:40] + "…"
-		}
-		return fmt.Sprintf("lease: invalid %s %q: %s", e.Field, s, e.Reason)
-	}
-	return fmt.Sprintf("lease: invalid %s %v: %s", e.Field, e.Value, e.Reason)
-}
-
-// Unwrap returns [ErrInvalid].
-func (e *InvalidError) Unwrap() error { return ErrInvalid }
-
-var _ error = (*InvalidError)(nil)
+// InvalidError describes one bad argument or Options field: Field names
+// it ("name", "ttl", "Options.RenewInterval"), Value is what was given and
+// Reason says what a valid value looks like. It wraps [ErrInvalid]. It is
+// the same type as every abacus package's InvalidError.
+type InvalidError = invalid.Error

@@ -4,14 +4,17 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // DefaultKeyPrefix is the key prefix used when Options.KeyPrefix is empty:
 // a lease named "rollup" lives at "abacus:lease:{rollup}".
 const DefaultKeyPrefix = "abacus:lease:"
 
-// MaxNameLen is the longest lease name accepted, in bytes.
-const MaxNameLen = 512
+// MaxNameLen is the longest lease name accepted, in bytes: the same for
+// every abacus name.
+const MaxNameLen = invalid.MaxNameLen
 
 // Defaults applied to zero Options fields.
 const (
@@ -96,26 +99,26 @@ type config struct {
 
 // resolve validates the arguments and applies defaults to a copy of o.
 func (o Options) resolve(rdb redis.UniversalClient, name string, ttl time.Duration) (config, error) {
-	switch {
-	case rdb == nil:
-		return config{}, &InvalidError{Field: "client", Value: nil, Reason: "must not be nil"}
-	case name == "":
-		return config{}, &InvalidError{Field: "name", Value: name, Reason: "must not be empty"}
-	case len(name) > MaxNameLen:
-		return config{}, &InvalidError{Field: "name", Value: name, Reason: "longer than MaxNameLen bytes"}
-	case ttl < time.Millisecond:
+	if rdb == nil {
+		return config{}, invalid.Client(ErrInvalid)
+	}
+	if err := invalid.Name(ErrInvalid, "name", name); err != nil {
+		return config{}, err
+	}
+	if ttl < time.Millisecond {
 		// PX has millisecond resolution; a smaller TTL would round to 0.
-		return config{}, &InvalidError{Field: "ttl", Value: ttl, Reason: "must be at least 1ms"}
-	case o.RenewInterval < 0:
-		return config{}, &InvalidError{Field: "Options.RenewInterval", Value: o.RenewInterval, Reason: "must not be negative"}
-	case o.SafetyMargin < 0 || o.SafetyMargin >= ttl:
-		return config{}, &InvalidError{Field: "Options.SafetyMargin", Value: o.SafetyMargin, Reason: "must be in [0, ttl)"}
-	case o.MinRetryDelay < 0:
-		return config{}, &InvalidError{Field: "Options.MinRetryDelay", Value: o.MinRetryDelay, Reason: "must not be negative"}
-	case o.MaxRetryDelay < 0:
-		return config{}, &InvalidError{Field: "Options.MaxRetryDelay", Value: o.MaxRetryDelay, Reason: "must not be negative"}
-	case o.ReplicaTimeout < 0:
-		return config{}, &InvalidError{Field: "Options.ReplicaTimeout", Value: o.ReplicaTimeout, Reason: "must not be negative"}
+		return config{}, invalid.New(ErrInvalid, "ttl", ttl, "must be at least 1ms")
+	}
+	if err := invalid.NonNegative(ErrInvalid,
+		invalid.Field[time.Duration]{Name: "Options.RenewInterval", Value: o.RenewInterval},
+		invalid.Field[time.Duration]{Name: "Options.MinRetryDelay", Value: o.MinRetryDelay},
+		invalid.Field[time.Duration]{Name: "Options.MaxRetryDelay", Value: o.MaxRetryDelay},
+		invalid.Field[time.Duration]{Name: "Options.ReplicaTimeout", Value: o.ReplicaTimeout},
+	); err != nil {
+		return config{}, err
+	}
+	if o.SafetyMargin < 0 || o.SafetyMargin >= ttl {
+		return config{}, invalid.New(ErrInvalid, "Options.SafetyMargin", o.SafetyMargin, "must be in [0, ttl)")
 	}
 	// PX takes whole milliseconds; the local deadline must use the TTL that
 	// Redis will apply, never a longer one.
@@ -130,7 +133,7 @@ func (o Options) resolve(rdb redis.UniversalClient, name string, ttl time.Durati
 		o.RenewInterval = ttl / 3
 	}
 	if o.RenewInterval >= ttl-o.SafetyMargin {
-		return config{}, &InvalidError{Field: "Options.RenewInterval", Value: o.RenewInterval, Reason: "must be less than ttl minus SafetyMargin"}
+		return config{}, invalid.New(ErrInvalid, "Options.RenewInterval", o.RenewInterval, "must be less than ttl minus SafetyMargin")
 	}
 	if o.MinRetryDelay == 0 {
 		o.MinRetryDelay = DefaultMinRetryDelay
@@ -139,7 +142,7 @@ func (o Options) resolve(rdb redis.UniversalClient, name string, ttl time.Durati
 		o.MaxRetryDelay = max(DefaultMaxRetryDelay, o.MinRetryDelay)
 	}
 	if o.MaxRetryDelay < o.MinRetryDelay {
-		return config{}, &InvalidError{Field: "Options.MaxRetryDelay", Value: o.MaxRetryDelay, Reason: "must not be less than MinRetryDelay"}
+		return config{}, invalid.New(ErrInvalid, "Options.MaxRetryDelay", o.MaxRetryDelay, "must not be less than MinRetryDelay")
 	}
 	if o.ReplicaTimeout == 0 {
 		o.ReplicaTimeout = DefaultReplicaTimeout

@@ -1,0 +1,102 @@
+// Package invalid is the one shape of abacus' invalid-argument errors.
+// Every public package declares its own sentinel (engine.ErrInvalid,
+// lease.ErrInvalid, …) and aliases Error as its InvalidError, so a caller
+// checks any of them the same way:
+//
+//	errors.Is(err, lease.ErrInvalid)         // this package refused an argument
+//	var ie *lease.InvalidError               // which one, and why
+//	errors.As(err, &ie)
+//
+// It also holds the one policy for names (MaxNameLen) that all packages
+// apply to counter, lease, queue and serial names.
+package invalid
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MaxNameLen is the longest name any abacus package accepts, in bytes.
+// Names become parts of Redis keys; 1 KiB leaves room for prefixes and
+// hash tags while keeping keys far below anything Redis or a pipeline
+// would notice.
+const MaxNameLen = 1024
+
+// Error reports an invalid argument or option. Field names it as the
+// caller wrote it ("name", "ttl", "Options.BatchKeys"), Value is what was
+// given and Reason says what a valid value looks like.
+type Error struct {
+	Field  string
+	Value  any
+	Reason string
+	pkg    error // the package's ErrInvalid, which Error wraps
+}
+
+// New returns an *Error wrapping sentinel, the reporting package's
+// ErrInvalid.
+func New(sentinel error, field string, value any, reason string) *Error {
+	return &Error{Field: field, Value: value, Reason: reason, pkg: sentinel}
+}
+
+// Error reads like `lease: invalid ttl 500µs: must be at least 1ms`: the
+// package prefix of the sentinel, the field, the value and the reason.
+func (e *Error) Error() string {
+	pkg, _, _ := strings.Cut(e.pkg.Error(), ":")
+	return fmt.Sprintf("%s: invalid %s %s: %s", pkg, e.Field, show(e.Value), e.Reason)
+}
+
+// Unwrap returns the package's ErrInvalid.
+func (e *Error) Unwrap() error { return e.pkg }
+
+// show formats v for a message: strings quoted and cut at 40 bytes (a
+// 1 MiB name must not become a 1 MiB log line), nil as "nil".
+func show(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "nil"
+	case string:
+		if len(v) > 40 {
+			return fmt.Sprintf("%q (%d bytes)", v[:40]+"…", len(v))
+		}
+		return fmt.Sprintf("%q", v)
+	case time.Duration:
+		return v.String()
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// Name checks a name against the common policy: not empty, at most
+// MaxNameLen bytes. field is how the caller calls it ("name", "key").
+func Name(sentinel error, field, name string) error {
+	switch {
+	case name == "":
+		return New(sentinel, field, name, "must not be empty")
+	case len(name) > MaxNameLen:
+		return New(sentinel, field, name, fmt.Sprintf("must be at most %d bytes", MaxNameLen))
+	}
+	return nil
+}
+
+// NonNegative checks that none of fields is negative (zero means "the
+// default"), and reports the first that is.
+func NonNegative[T int | int64 | time.Duration](sentinel error, fields ...Field[T]) error {
+	for _, f := range fields {
+		if f.Value < 0 {
+			return New(sentinel, f.Name, f.Value, "must not be negative (zero means the default)")
+		}
+	}
+	return nil
+}
+
+// Field is a named option value, for NonNegative.
+type Field[T int | int64 | time.Duration] struct {
+	Name  string
+	Value T
+}
+
+// Client reports a nil Redis client the one way every package does.
+func Client(sentinel error) error {
+	return New(sentinel, "client", nil, "a Redis client is required")
+}

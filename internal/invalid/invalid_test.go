@@ -1,0 +1,50 @@
+package invalid_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/abacus-go/abacus/internal/invalid"
+)
+
+var errInvalid = errors.New("pkg: invalid argument")
+
+func TestError(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{invalid.New(errInvalid, "name", "", "must not be empty"), `pkg: invalid name "": must not be empty`},
+		{invalid.New(errInvalid, "ttl", -time.Second, "must be at least 1ms"), `pkg: invalid ttl -1s: must be at least 1ms`},
+		{invalid.New(errInvalid, "name", strings.Repeat("x", 100), "too long"),
+			`pkg: invalid name "` + strings.Repeat("x", 40) + `…" (100 bytes): too long`},
+		{invalid.Client(errInvalid), `pkg: invalid client nil: a Redis client is required`},
+		{invalid.Name(errInvalid, "key", strings.Repeat("k", invalid.MaxNameLen+1)),
+			`pkg: invalid key "` + strings.Repeat("k", 40) + `…" (1025 bytes): must be at most 1024 bytes`},
+		{invalid.NonNegative(errInvalid, invalid.Field[time.Duration]{"Options.A", 0}, invalid.Field[time.Duration]{"Options.B", -1}),
+			`pkg: invalid Options.B -1ns: must not be negative (zero means the default)`},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q; want %q", got, tt.want)
+		}
+		if !errors.Is(tt.err, errInvalid) {
+			t.Errorf("errors.Is(%v, the package's sentinel) = false; want true", tt.err)
+		}
+		var ie *invalid.Error
+		if !errors.As(tt.err, &ie) {
+			t.Errorf("errors.As(%v, *invalid.Error) = false; want true", tt.err)
+		}
+	}
+}
+
+func TestValidPasses(t *testing.T) {
+	if err := invalid.Name(errInvalid, "name", strings.Repeat("n", invalid.MaxNameLen)); err != nil {
+		t.Errorf("Name(1024 bytes) = %v; want nil", err)
+	}
+	if err := invalid.NonNegative(errInvalid, invalid.Field[int]{"Options.N", 0}); err != nil {
+		t.Errorf("NonNegative(0) = %v; want nil", err)
+	}
+}
