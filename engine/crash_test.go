@@ -50,20 +50,13 @@ func sharedSums(path string) ([]atomic.Int64, error) {
 	return unsafe.Slice((*atomic.Int64)(unsafe.Pointer(&b[0])), crashWords), nil
 }
 
-// TestMain runs the child processes of the crash and windows tests when
+// TestMain runs the child process of the crash test when
 // this binary was started as one, and the tests otherwise, with a Redis for
 // the examples.
 func TestMain(m *testing.M) {
 	if path := os.Getenv(crashChildEnv); path != "" {
 		crashChild(path)
 		return
-	}
-	if mode := os.Getenv(winChildEnv); mode != "" {
-		if err := windowChild(mode); err != nil {
-			fmt.Fprintln(os.Stderr, "window child:", err)
-			os.Exit(1)
-		}
-		os.Exit(0)
 	}
 	os.Exit(redistest.MainWithRedis(m, "^Example", func(url string) { exampleURL = url }))
 }

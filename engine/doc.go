@@ -11,10 +11,9 @@
 // It wires package shard (the striped counters and name table) to package
 // flush (batching, pipelining, exactly-once application) and adds cached,
 // singleflighted reads, eviction of idle counters, options, lifecycle and
-// stats. It also hands out windowed counters (Windowed) whose closed
-// windows one process at a time — the holder of the rollup lease
-// (StartRollup, package lease) — publishes exactly once to a queue
-// (package queue). Order IDs come from package serial directly.
+// stats. Counters with options of their own come from CounterWith;
+// package engine/window builds per-time-window counters on them. Order
+// IDs come from package serial directly.
 //
 // Guarantees, while Redis is reachable: a delta added at time t is in
 // Redis by t + FlushInterval + one flush duration (Stats.MaxStaleness

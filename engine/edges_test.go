@@ -15,7 +15,6 @@ import (
 
 	"github.com/abacus-go/abacus/engine"
 	"github.com/abacus-go/abacus/flush"
-	"github.com/abacus-go/abacus/internal/faultproxy"
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
@@ -163,70 +162,6 @@ func TestEveryAddIsFlushedRejectedOrReported(t *testing.T) {
 	}
 }
 
-// TestWindowsOfDifferentSizesDoNotShareKeys: a 1-minute and a 1-hour
-// window of one name and queue starting at the same instant keep their own
-// counts, and both are published.
-func TestWindowsOfDifferentSizesDoNotShareKeys(t *testing.T) {
-	rdb := redistest.Client(t)
-	ns := redistest.Prefix(t)
-	ctx := context.Background()
-	e := newEngine(t, rdb, engine.Options{Namespace: ns})
-	minute, _ := e.Windowed("pv", engine.WindowOptions{Size: time.Minute, QueuePrefix: ns})
-	hour, _ := e.Windowed("pv", engine.WindowOptions{Size: time.Hour, QueuePrefix: ns})
-	t0 := time.Now().Truncate(time.Hour).Add(-2 * time.Hour)
-	minute.AddAt(t0, 1)
-	hour.AddAt(t0, 100)
-	if err := e.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if minute.Key(t0) == hour.Key(t0) {
-		t.Fatalf("both windows at key %s", minute.Key(t0))
-	}
-	for _, tc := range []struct {
-		w    *engine.Windowed
-		want int64
-	}{{minute, 1}, {hour, 100}} {
-		if got, err := tc.w.Value(ctx, t0); err != nil || got != tc.want {
-			t.Errorf("%v window = %d, %v; want %d", tc.w.Size(), got, err, tc.want)
-		}
-	}
-	r, err := e.StartRollup(ctx, engine.RollupOptions{QueuePrefix: ns, Interval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Stop()
-	redistest.WaitFor(t, "both windows published", func() bool { return r.Finalized() == 2 })
-}
-
-// TestWindowRegisteredByTheFlushAfterAnOutage: a window whose counts
-// reach Redis only after a long outage is still registered (with its
-// first flush) and published.
-func TestWindowRegisteredByTheFlushAfterAnOutage(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	direct := srv.Client(t)
-	proxy := faultproxy.New(t, srv.Addr)
-	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), MaxRetries: -1})
-	t.Cleanup(func() { rdb.Close() })
-	ctx := context.Background()
-	proxy.Refuse(true)
-	e := newEngine(t, rdb, engine.Options{FlushInterval: 10 * time.Millisecond})
-	w, _ := e.Windowed("pv", engine.WindowOptions{Size: time.Minute})
-	t0 := time.Now().Add(-time.Hour) // closed long ago: past any give-up time
-	w.AddAt(t0, 42)
-	redistest.WaitFor(t, "failed flushes", func() bool { return e.Stats().FailedFlushes >= 3 })
-	proxy.Refuse(false)
-	redistest.WaitFor(t, "the window in Redis", func() bool {
-		v, _ := direct.Get(ctx, w.Key(t0)).Int64()
-		return v == 42
-	})
-	r, err := e.StartRollup(ctx, engine.RollupOptions{Interval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Stop()
-	redistest.WaitFor(t, "the window published", func() bool { return r.Finalized() == 1 })
-}
-
 // TestReadsDoNotCreateCounters: Value of names never added leaves no
 // counter in memory.
 func TestReadsDoNotCreateCounters(t *testing.T) {
@@ -369,4 +304,22 @@ func TestRingIsRejected(t *testing.T) {
 	if _, err := engine.New(ring, engine.Options{}); !errors.Is(err, flush.ErrUnsupportedClient) {
 		t.Fatalf("New(Ring) = %v; want ErrUnsupportedClient", err)
 	}
+}
+
+// clock is an injectable Options.Now that moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time // guarded by mu
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
 }

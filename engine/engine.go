@@ -27,11 +27,11 @@ type Engine struct {
 	// Value, which must see each delta exactly once: in the counter, in
 	// flight, or in the Redis value it read.
 	mu         sync.RWMutex
-	cache      map[string]*remote         // guarded by mu
-	cacheSwept int                        // guarded by mu; cache size after the last sweep
-	epoch      uint64                     // guarded by mu; bumped when deltas are drained or settled
-	windows    map[*shard.Counter]*window // guarded by mu; window counters
-	lastSweep  time.Time                  // guarded by mu; last idle sweep of the table
+	cache      map[string]*remote          // guarded by mu
+	cacheSwept int                         // guarded by mu; cache size after the last sweep
+	epoch      uint64                      // guarded by mu; bumped when deltas are drained or settled
+	special    map[*shard.Counter]*special // guarded by mu; counters with CounterOptions
+	lastSweep  time.Time                   // guarded by mu; last idle sweep of the table
 
 	reads     singleflight.Group
 	readStats struct{ reads, hits, roundTrips atomic.Uint64 }
@@ -40,8 +40,7 @@ type Engine struct {
 
 	recordsCollected atomic.Uint64
 
-	rollups rollups
-	upkeep  upkeep
+	upkeep upkeep
 
 	// state is read by every Add: padding keeps the counters written by
 	// reads and flushes off its cache line.
@@ -84,7 +83,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Engine, error) {
 		opts:    opts,
 		table:   shard.NewTable(opts.MaxStripes),
 		cache:   make(map[string]*remote),
-		windows: make(map[*shard.Counter]*window),
+		special: make(map[*shard.Counter]*special),
 	}
 	e.lastSweep = opts.Now()
 	e.flusher, err = flush.New(rdb, source{e}, opts.flushOptions())
@@ -143,6 +142,9 @@ func (e *Engine) Forget(name string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.cache, name)
+	if c := e.table.Lookup(name); c != nil {
+		e.retireLocked(c)
+	}
 	return e.table.Delete(name)
 }
 
@@ -174,7 +176,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 	return e.flusher.Flush(ctx)
 }
 
-// Close stops accepting Adds, stops the engine's Rollups, and flushes
+// Close stops accepting Adds and flushes
 // until everything added is in Redis or ctx ends, retrying failed flushes
 // with backoff. It returns nil when everything was written, and otherwise
 // an *UnflushedError naming what was not, within moments of ctx ending
@@ -192,7 +194,6 @@ func (e *Engine) Close(ctx context.Context) error {
 		done := make(chan error, 1)
 		go func() {
 			e.stopUpkeep()
-			e.stopRollups()
 			e.flusher.Stop()
 			done <- e.finalFlush(ctx)
 		}()
@@ -269,3 +270,9 @@ func (e *Engine) unflushed(err error) error {
 
 // WriterID returns the identity of this engine's exactly-once batches.
 func (e *Engine) WriterID() string { return e.flusher.WriterID() }
+
+// Client returns the Redis client e writes through.
+func (e *Engine) Client() redis.UniversalClient { return e.rdb }
+
+// Options returns e's options, with the defaults applied.
+func (e *Engine) Options() Options { return e.opts }

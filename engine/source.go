@@ -13,8 +13,8 @@ type source struct{ e *Engine }
 
 var _ flush.Source = source{}
 
-// Drain drains the table, attaching their registration to the deltas of
-// window counters, and sweeps a share of the table for idle counters.
+// Drain drains the table, attaching the registration of counters that
+// have one (CounterOptions.Register), and sweeps a share of the table for idle counters.
 func (s source) Drain(dst []flush.Delta) []flush.Delta {
 	e := s.e
 	e.mu.Lock()
@@ -22,8 +22,8 @@ func (s source) Drain(dst []flush.Delta) []flush.Delta {
 	e.epoch++
 	e.table.Drain(func(c *shard.Counter, n int64) {
 		d := flush.Delta{Key: e.Key(c.Name()), N: n, Ref: c}
-		if w := e.windows[c]; w != nil {
-			d.Register = &w.reg
+		if sp := e.special[c]; sp != nil {
+			d.Register = sp.opts.Register
 		}
 		dst = append(dst, d)
 	})
@@ -61,8 +61,8 @@ func (s source) Settle(ds []flush.Delta) {
 		if r := e.cache[c.Name()]; r != nil {
 			r.value += d.N // our INCRBY is in Redis now; the cache stays exact
 		}
-		if w := e.windows[c]; w != nil && w.retired && c.Unflushed() == 0 {
-			delete(e.windows, c)
+		if sp := e.special[c]; sp != nil && sp.retired && c.Unflushed() == 0 {
+			delete(e.special, c)
 		}
 	}
 }
