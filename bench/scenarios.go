@@ -141,7 +141,7 @@ func engineInc(r *row, n int, mode flush.Mode) (outcome, error) {
 	rdb := r.open(0)
 	defer rdb.Close()
 	e, err := engine.New(rdb, engine.Options{Namespace: r.ns, Delivery: mode,
-		FlushInterval: r.cfg.flushInterval, WriterTTL: time.Minute})
+		FlushInterval: r.cfg.flushInterval, RecordTTL: time.Minute})
 	if err != nil {
 		return outcome{}, err
 	}
@@ -174,7 +174,7 @@ func engineAddNames(r *row, n int) (outcome, error) {
 		mode = flush.AtLeastOnce // the fake has no Lua
 	}
 	e, err := engine.New(rdb, engine.Options{Namespace: r.ns, Delivery: mode,
-		FlushInterval: r.cfg.flushInterval, WriterTTL: time.Minute})
+		FlushInterval: r.cfg.flushInterval, RecordTTL: time.Minute})
 	if err != nil {
 		return outcome{}, err
 	}

@@ -280,14 +280,14 @@ func TestEvictionPolicyIsReported(t *testing.T) {
 }
 
 // TestStaleWriterRecordsAreCollected: a record left by a writer gone for
-// WriterTTL is deleted by a running engine; its own record is not.
+// RecordTTL is deleted by a running engine; its own record is not.
 func TestStaleWriterRecordsAreCollected(t *testing.T) {
 	rdb := redistest.Client(t)
 	ns := redistest.Prefix(t)
 	ctx := context.Background()
 	stale := ns + "writer:gone-long-ago"
 	rdb.HSet(ctx, stale, "seq", 7, "t", 1)
-	e := newEngine(t, rdb, engine.Options{Namespace: ns, WriterTTL: 4 * time.Second})
+	e := newEngine(t, rdb, engine.Options{Namespace: ns, RecordTTL: 4 * time.Second})
 	e.Add("k", 1)
 	if err := e.Flush(ctx); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/abacus-go/abacus/flush"
+	"github.com/abacus-go/abacus/internal/invalid"
 	"github.com/abacus-go/abacus/shard"
 )
 
@@ -69,7 +70,7 @@ const (
 // returns an error wrapping flush.ErrUnsupportedClient for it.
 func New(rdb redis.UniversalClient, opts Options) (*Engine, error) {
 	if rdb == nil {
-		return nil, &OptionError{"rdb", nil, "a Redis client is required"}
+		return nil, invalid.Client(ErrInvalid)
 	}
 	if _, ring := rdb.(*redis.Ring); ring {
 		return nil, fmt.Errorf("engine: %w", flush.ErrUnsupportedClient)
@@ -88,7 +89,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Engine, error) {
 	e.lastSweep = opts.Now()
 	e.flusher, err = flush.New(rdb, source{e}, opts.flushOptions())
 	if err != nil {
-		return nil, &OptionError{"flush", err, err.Error()}
+		return nil, fmt.Errorf("engine: %w", err)
 	}
 	e.flusher.Start()
 	e.startUpkeep()

@@ -249,42 +249,42 @@ func TestBadInput(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	defer rdb.Close()
 	for _, tc := range []struct {
-		name string
-		opts engine.Options
+		field string
+		opts  engine.Options
 	}{
-		{"negative FlushInterval", engine.Options{FlushInterval: -time.Second}},
-		{"negative FlushTimeout", engine.Options{FlushTimeout: -1}},
-		{"negative BatchKeys", engine.Options{BatchKeys: -1}},
-		{"negative MaxPipelineKeys", engine.Options{MaxPipelineKeys: -10}},
-		{"negative KeyTTL", engine.Options{KeyTTL: -time.Minute}},
-		{"negative WriterTTL", engine.Options{WriterTTL: -time.Minute}},
-		{"negative MaxStripes", engine.Options{MaxStripes: -1}},
-		{"negative MaxBackoff", engine.Options{MaxBackoff: -1}},
-		{"unknown Delivery", engine.Options{Delivery: 7}},
-		{"over-long Namespace", engine.Options{Namespace: strings.Repeat("n", engine.MaxNameLen+1)}},
+		{"Options.FlushInterval", engine.Options{FlushInterval: -time.Second}},
+		{"Options.FlushTimeout", engine.Options{FlushTimeout: -1}},
+		{"Options.BatchKeys", engine.Options{BatchKeys: -1}},
+		{"Options.MaxPipelineKeys", engine.Options{MaxPipelineKeys: -10}},
+		{"Options.KeyTTL", engine.Options{KeyTTL: -time.Minute}},
+		{"Options.RecordTTL", engine.Options{RecordTTL: -time.Minute}},
+		{"Options.MaxStripes", engine.Options{MaxStripes: -1}},
+		{"Options.MaxBackoff", engine.Options{MaxBackoff: -1}},
+		{"Options.Delivery", engine.Options{Delivery: 7}},
+		{"Options.Namespace", engine.Options{Namespace: strings.Repeat("n", engine.MaxNameLen+1)}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.field, func(t *testing.T) {
 			_, err := engine.New(rdb, tc.opts)
-			var oe *engine.OptionError
-			if !errors.Is(err, engine.ErrInvalidOptions) || !errors.As(err, &oe) {
-				t.Fatalf("New(%+v) = %v; want an *OptionError", tc.opts, err)
+			var ie *engine.InvalidError
+			if !errors.Is(err, engine.ErrInvalid) || !errors.As(err, &ie) || ie.Field != tc.field {
+				t.Fatalf("New(%+v) = %v; want an *InvalidError for %s", tc.opts, err, tc.field)
 			}
 		})
 	}
-	if _, err := engine.New(nil, engine.Options{}); !errors.Is(err, engine.ErrInvalidOptions) {
-		t.Errorf("New(nil client) = %v; want ErrInvalidOptions", err)
+	if _, err := engine.New(nil, engine.Options{}); !errors.Is(err, engine.ErrInvalid) {
+		t.Errorf("New(nil client) = %v; want ErrInvalid", err)
 	}
 
 	e := newEngine(t, rdb, engine.Options{FlushInterval: time.Hour})
 	for _, name := range []string{"", strings.Repeat("x", engine.MaxNameLen+1)} {
-		if _, err := e.Counter(name); !errors.Is(err, engine.ErrInvalidName) {
-			t.Errorf("Counter(%d-byte name) = %v; want ErrInvalidName", len(name), err)
+		if _, err := e.Counter(name); !errors.Is(err, engine.ErrInvalid) {
+			t.Errorf("Counter(%d-byte name) = %v; want ErrInvalid", len(name), err)
 		}
-		if err := e.Add(name, 1); !errors.Is(err, engine.ErrInvalidName) {
-			t.Errorf("Add(%d-byte name) = %v; want ErrInvalidName", len(name), err)
+		if err := e.Add(name, 1); !errors.Is(err, engine.ErrInvalid) {
+			t.Errorf("Add(%d-byte name) = %v; want ErrInvalid", len(name), err)
 		}
-		if _, err := e.Value(context.Background(), name); !errors.Is(err, engine.ErrInvalidName) {
-			t.Errorf("Value(%d-byte name) = %v; want ErrInvalidName", len(name), err)
+		if _, err := e.Value(context.Background(), name); !errors.Is(err, engine.ErrInvalid) {
+			t.Errorf("Value(%d-byte name) = %v; want ErrInvalid", len(name), err)
 		}
 	}
 	if _, err := e.Counter(strings.Repeat("x", engine.MaxNameLen)); err != nil {

@@ -4,30 +4,30 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // ErrClosed is returned by calls on a closed Engine; Counter.Add after
 // Close drops its delta and counts it in Stats.RejectedAdds.
 var ErrClosed = errors.New("engine: closed")
 
-// ErrInvalidName is wrapped by the error for an empty name or one longer
-// than MaxNameLen bytes.
-var ErrInvalidName = errors.New("engine: invalid counter name")
+// ErrInvalid is wrapped by every *InvalidError of this package: an empty
+// or over-long counter name, a nil client, a bad Options field.
+var ErrInvalid = errors.New("engine: invalid argument")
+
+// InvalidError reports an invalid argument or Options field: Field names
+// it ("name", "Options.BatchKeys"), Value is what was given and Reason
+// says what a valid value looks like. It wraps ErrInvalid and is the same
+// type as every abacus package's InvalidError.
+type InvalidError = invalid.Error
 
 // validName reports whether name is a valid counter name; it inlines, so
 // the hot path can test a name without a call.
 func validName(name string) bool { return name != "" && len(name) <= MaxNameLen }
 
 // checkName returns the error for an invalid name, nil for a valid one.
-func checkName(name string) error {
-	switch {
-	case name == "":
-		return fmt.Errorf("%w: empty", ErrInvalidName)
-	case len(name) > MaxNameLen:
-		return fmt.Errorf("%w: %d bytes, the maximum is %d", ErrInvalidName, len(name), MaxNameLen)
-	}
-	return nil
-}
+func checkName(name string) error { return invalid.Name(ErrInvalid, "name", name) }
 
 // UnflushedError is returned by Close when some deltas could not be
 // written before its context ended (or were refused by Redis for their

@@ -1,18 +1,19 @@
 package engine
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/abacus-go/abacus/flush"
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
-// MaxNameLen is the longest counter name accepted, in bytes.
-const MaxNameLen = 1024
+// MaxNameLen is the longest counter name accepted, in bytes: the same for
+// every abacus name.
+const MaxNameLen = invalid.MaxNameLen
 
 // Options configure an Engine. The zero value gives the defaults noted on
-// each field; invalid values make New return an *OptionError.
+// each field; invalid values make New return an *InvalidError.
 type Options struct {
 	// FlushInterval between background flushes. Default 100ms. Lower
 	// means fresher Redis values and more Redis commands; see
@@ -40,12 +41,12 @@ type Options struct {
 	// KeyTTL, when positive, expires counters idle that long in Redis.
 	// Default 0: counters never expire.
 	KeyTTL time.Duration
-	// WriterTTL is how long an engine's exactly-once records outlive its
+	// RecordTTL is how long an engine's exactly-once records outlive its
 	// last flush before the record collector deletes them; also the
 	// longest outage a batch in doubt rides through exactly once. Records
 	// carry no Redis TTL, so no eviction policy removes them first.
 	// Default 1h. See flush.Options.RecordTTL and flush.CollectRecords.
-	WriterTTL time.Duration
+	RecordTTL time.Duration
 	// MaxStripes caps the stripes of one hot counter. Default
 	// shard.DefaultMaxStripes(): about 2×GOMAXPROCS.
 	MaxStripes int
@@ -75,57 +76,30 @@ type Options struct {
 	Now func() time.Time
 }
 
-// ErrInvalidOptions is wrapped by every *OptionError.
-var ErrInvalidOptions = errors.New("engine: invalid options")
-
-// OptionError reports an invalid Options field.
-type OptionError struct {
-	Field  string
-	Value  any
-	Reason string
-}
-
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("engine: invalid option %s = %v: %s", e.Field, e.Value, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrInvalidOptions) true.
-func (e *OptionError) Is(target error) bool { return target == ErrInvalidOptions }
-
 func (o Options) withDefaults() (Options, error) {
-	for _, d := range []struct {
-		field string
-		v     time.Duration
-	}{
-		{"FlushInterval", o.FlushInterval},
-		{"FlushTimeout", o.FlushTimeout},
-		{"MaxBackoff", o.MaxBackoff},
-		{"KeyTTL", o.KeyTTL},
-		{"WriterTTL", o.WriterTTL},
-		{"MaxKeyBackoff", o.MaxKeyBackoff},
-		{"ReplicaTimeout", o.ReplicaTimeout},
-	} {
-		if d.v < 0 {
-			return o, &OptionError{d.field, d.v, "must be positive (or zero for the default)"}
-		}
+	if err := invalid.NonNegative(ErrInvalid,
+		invalid.Field[time.Duration]{Name: "Options.FlushInterval", Value: o.FlushInterval},
+		invalid.Field[time.Duration]{Name: "Options.FlushTimeout", Value: o.FlushTimeout},
+		invalid.Field[time.Duration]{Name: "Options.MaxBackoff", Value: o.MaxBackoff},
+		invalid.Field[time.Duration]{Name: "Options.KeyTTL", Value: o.KeyTTL},
+		invalid.Field[time.Duration]{Name: "Options.RecordTTL", Value: o.RecordTTL},
+		invalid.Field[time.Duration]{Name: "Options.MaxKeyBackoff", Value: o.MaxKeyBackoff},
+		invalid.Field[time.Duration]{Name: "Options.ReplicaTimeout", Value: o.ReplicaTimeout},
+	); err != nil {
+		return o, err
 	}
-	for _, n := range []struct {
-		field string
-		v     int
-	}{
-		{"BatchKeys", o.BatchKeys},
-		{"MaxPipelineKeys", o.MaxPipelineKeys},
-		{"MaxStripes", o.MaxStripes},
-	} {
-		if n.v < 0 {
-			return o, &OptionError{n.field, n.v, "must be positive (or zero for the default)"}
-		}
+	if err := invalid.NonNegative(ErrInvalid,
+		invalid.Field[int]{Name: "Options.BatchKeys", Value: o.BatchKeys},
+		invalid.Field[int]{Name: "Options.MaxPipelineKeys", Value: o.MaxPipelineKeys},
+		invalid.Field[int]{Name: "Options.MaxStripes", Value: o.MaxStripes},
+	); err != nil {
+		return o, err
 	}
 	if o.Delivery != flush.ExactlyOnce && o.Delivery != flush.AtLeastOnce {
-		return o, &OptionError{"Delivery", o.Delivery, "unknown mode"}
+		return o, invalid.New(ErrInvalid, "Options.Delivery", o.Delivery, "unknown mode")
 	}
 	if len(o.Namespace) > MaxNameLen {
-		return o, &OptionError{"Namespace", o.Namespace, fmt.Sprintf("longer than %d bytes", MaxNameLen)}
+		return o, invalid.New(ErrInvalid, "Options.Namespace", o.Namespace, fmt.Sprintf("must be at most %d bytes", MaxNameLen))
 	}
 	if o.FlushInterval == 0 {
 		o.FlushInterval = 100 * time.Millisecond
@@ -139,8 +113,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.IdleEvict == 0 {
 		o.IdleEvict = time.Minute
 	}
-	if o.WriterTTL == 0 {
-		o.WriterTTL = time.Hour
+	if o.RecordTTL == 0 {
+		o.RecordTTL = time.Hour
 	}
 	if o.MaxReadAge == 0 {
 		o.MaxReadAge = time.Second
@@ -164,7 +138,7 @@ func (o Options) flushOptions() flush.Options {
 		Timeout:        o.FlushTimeout,
 		MaxBackoff:     o.MaxBackoff,
 		RecordPrefix:   o.Namespace + "writer:",
-		RecordTTL:      o.WriterTTL,
+		RecordTTL:      o.RecordTTL,
 		KeyTTL:         o.KeyTTL,
 		OnError:        o.OnError,
 		Now:            o.Now,

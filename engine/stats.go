@@ -11,7 +11,7 @@ type Stats struct {
 	Evicted        uint64 // idle counters evicted from memory (see Options.IdleEvict)
 	DiscardedDelta int64  // deltas dropped by Discard
 	// RecordsCollected counts stale writer records this engine deleted
-	// (see Options.WriterTTL).
+	// (see Options.RecordTTL).
 	RecordsCollected uint64
 	Reads            uint64 // Value calls
 	ReadCacheHits    uint64 // Value calls answered from the read cache

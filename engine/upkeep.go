@@ -18,7 +18,7 @@ const recordsLease = "records"
 // it checks that the server's eviction policy cannot evict abacus' state
 // (at start and every round, reporting a change through OnError), and,
 // in exactly-once mode, every round after the first collects the writer
-// records of engines idle for WriterTTL, one engine at a time under a lease.
+// records of engines idle for RecordTTL, one engine at a time under a lease.
 type upkeep struct {
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -36,9 +36,9 @@ func (e *Engine) stopUpkeep() {
 	<-e.upkeep.done
 }
 
-// upkeepEvery is the period of the upkeep rounds: a quarter of WriterTTL,
-// so a record is deleted within 1¼ WriterTTL of its writer's last batch.
-func (e *Engine) upkeepEvery() time.Duration { return max(e.opts.WriterTTL/4, time.Second) }
+// upkeepEvery is the period of the upkeep rounds: a quarter of RecordTTL,
+// so a record is deleted within 1¼ RecordTTL of its writer's last batch.
+func (e *Engine) upkeepEvery() time.Duration { return max(e.opts.RecordTTL/4, time.Second) }
 
 func (e *Engine) runUpkeep(ctx context.Context) {
 	defer close(e.upkeep.done)
@@ -95,7 +95,7 @@ func (e *Engine) collectRecords(ctx context.Context) {
 		defer cancel()
 		l.Release(ctx)
 	}()
-	got, err := flush.CollectRecords(l.Context(), e.rdb, e.opts.Namespace+"writer:", e.opts.WriterTTL)
+	got, err := flush.CollectRecords(l.Context(), e.rdb, e.opts.Namespace+"writer:", e.opts.RecordTTL)
 	if err != nil && l.Err() == nil && ctx.Err() == nil {
 		e.report(fmt.Errorf("engine: collect writer records: %w", err))
 	}

@@ -80,7 +80,7 @@ func Run(ctx context.Context, rdb redis.UniversalClient, opts Options) (*Report,
 
 func runStep(ctx context.Context, rdb redis.UniversalClient, opts Options, iv time.Duration, ns string) (Step, error) {
 	e, err := engine.New(rdb, engine.Options{FlushInterval: iv, Namespace: ns,
-		Delivery: opts.Delivery, WriterTTL: time.Minute})
+		Delivery: opts.Delivery, RecordTTL: time.Minute})
 	if err != nil {
 		return Step{}, err
 	}
