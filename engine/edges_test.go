@@ -301,8 +301,9 @@ func TestStaleWriterRecordsAreCollected(t *testing.T) {
 func TestRingIsRejected(t *testing.T) {
 	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
 	defer ring.Close()
-	if _, err := engine.New(ring, engine.Options{}); !errors.Is(err, flush.ErrUnsupportedClient) {
-		t.Fatalf("New(Ring) = %v; want ErrUnsupportedClient", err)
+	var ie *engine.InvalidError
+	if _, err := engine.New(ring, engine.Options{}); !errors.Is(err, engine.ErrInvalid) || !errors.As(err, &ie) || ie.Field != "client" {
+		t.Fatalf("New(Ring) = %v; want an *InvalidError for the client", err)
 	}
 }
 

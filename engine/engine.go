@@ -67,13 +67,10 @@ const (
 // Supported clients are *redis.Client (also from NewFailoverClient, for
 // Sentinel) and *redis.ClusterClient; a *redis.Ring, which routes each
 // command by its own key, would split a batch's keys across shards, so New
-// returns an error wrapping flush.ErrUnsupportedClient for it.
+// returns an *InvalidError for it.
 func New(rdb redis.UniversalClient, opts Options) (*Engine, error) {
-	if rdb == nil {
-		return nil, invalid.Client(ErrInvalid)
-	}
-	if _, ring := rdb.(*redis.Ring); ring {
-		return nil, fmt.Errorf("engine: %w", flush.ErrUnsupportedClient)
+	if err := invalid.Client(ErrInvalid, rdb); err != nil {
+		return nil, err
 	}
 	opts, err := opts.withDefaults()
 	if err != nil {

@@ -99,8 +99,8 @@ type config struct {
 
 // resolve validates the arguments and applies defaults to a copy of o.
 func (o Options) resolve(rdb redis.UniversalClient, name string, ttl time.Duration) (config, error) {
-	if rdb == nil {
-		return config{}, invalid.Client(ErrInvalid)
+	if err := invalid.Client(ErrInvalid, rdb); err != nil {
+		return config{}, err
 	}
 	if err := invalid.Name(ErrInvalid, "name", name); err != nil {
 		return config{}, err

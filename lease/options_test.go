@@ -125,3 +125,12 @@ func hashSlot(key string) uint16 {
 	}
 	return crc % 16384
 }
+
+func TestRingIsRejected(t *testing.T) {
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
+	defer ring.Close()
+	var ie *InvalidError
+	if _, err := TryAcquire(context.Background(), ring, "a", time.Second, Options{}); !errors.Is(err, ErrInvalid) || !errors.As(err, &ie) || ie.Field != "client" {
+		t.Fatalf("TryAcquire(Ring) = %v; want an *InvalidError for the client", err)
+	}
+}

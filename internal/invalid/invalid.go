@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // MaxNameLen is the longest name any abacus package accepts, in bytes.
@@ -96,7 +98,25 @@ type Field[T int | int64 | time.Duration] struct {
 	Value T
 }
 
-// Client reports a nil Redis client the one way every package does.
-func Client(sentinel error) error {
-	return New(sentinel, "client", nil, "a Redis client is required")
+// Client checks a Redis client the one way every package does: it must
+// be set, and not a *redis.Ring, which routes each command by its own key
+// and so would send a batch's keys, or a WAIT, to different shards than
+// the writes they belong to. Supported are *redis.Client (also from
+// NewFailoverClient, for Sentinel) and *redis.ClusterClient.
+func Client(sentinel error, rdb redis.UniversalClient) error {
+	switch c := rdb.(type) {
+	case nil:
+		return New(sentinel, "client", nil, "a Redis client is required")
+	case *redis.Client:
+		if c == nil {
+			return New(sentinel, "client", nil, "a Redis client is required")
+		}
+	case *redis.ClusterClient:
+		if c == nil {
+			return New(sentinel, "client", nil, "a Redis client is required")
+		}
+	case *redis.Ring:
+		return New(sentinel, "client", "*redis.Ring", "a Ring routes each command by its own key, splitting what must go to one node; use a Client, a failover Client or a ClusterClient")
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/abacus-go/abacus/internal/invalid"
 )
 
@@ -20,7 +22,9 @@ func TestError(t *testing.T) {
 		{invalid.New(errInvalid, "ttl", -time.Second, "must be at least 1ms"), `pkg: invalid ttl -1s: must be at least 1ms`},
 		{invalid.New(errInvalid, "name", strings.Repeat("x", 100), "too long"),
 			`pkg: invalid name "` + strings.Repeat("x", 40) + `…" (100 bytes): too long`},
-		{invalid.Client(errInvalid), `pkg: invalid client nil: a Redis client is required`},
+		{invalid.Client(errInvalid, nil), `pkg: invalid client nil: a Redis client is required`},
+		{invalid.Client(errInvalid, (*redis.Client)(nil)), `pkg: invalid client nil: a Redis client is required`},
+		{invalid.Client(errInvalid, redis.NewRing(&redis.RingOptions{})), `pkg: invalid client "*redis.Ring": a Ring routes each command by its own key, splitting what must go to one node; use a Client, a failover Client or a ClusterClient`},
 		{invalid.Name(errInvalid, "key", strings.Repeat("k", invalid.MaxNameLen+1)),
 			`pkg: invalid key "` + strings.Repeat("k", 40) + `…" (1025 bytes): must be at most 1024 bytes`},
 		{invalid.NonNegative(errInvalid, invalid.Field[time.Duration]{"Options.A", 0}, invalid.Field[time.Duration]{"Options.B", -1}),
