@@ -115,7 +115,7 @@ func (c *config) attempt(ctx context.Context, rdb redis.UniversalClient, token s
 	// The local deadline counts from before the send: Redis starts the TTL
 	// when it receives the script, which is later, and replicas apply the
 	// same absolute expiry.
-	sent := c.Now()
+	sent := time.Now()
 	fence, rts, err := c.repl.write(ctx, c, rdb, acquireScript, keys, token, c.ttl.Milliseconds())
 	st.RoundTrips += int64(rts)
 	switch {

@@ -3,12 +3,14 @@ package lease
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/redistest"
 )
 
 // roundTrips is a go-redis hook counting round trips: one per command sent
@@ -36,24 +38,17 @@ func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 
 var _ redis.Hook = (*roundTrips)(nil)
 
-// fakeClock is an injectable Options.Now that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time // guarded by mu
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// inBubble runs f in a synctest bubble, where time is fake and moves
+// only when every goroutine of the bubble is blocked, with a client of its
+// own on the test Redis: for tests of deadlines that must not wait for
+// them. Network I/O is real; Redis' own clock is not faked.
+func inBubble(t *testing.T, f func(t *testing.T, rdb *redis.Client)) {
+	addr := redistest.Client(t).Options().Addr
+	synctest.Test(t, func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		f(t, rdb)
+	})
 }
 
 // mustAcquire is TryAcquire that fails the test on error.

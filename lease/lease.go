@@ -66,7 +66,7 @@ func newLease(c *config, rdb redis.UniversalClient, token string, fence int64, s
 	}
 	l.roundTrips.Store(st.RoundTrips)
 	l.mu.Lock()
-	l.timer = time.AfterFunc(l.deadline.Sub(c.Now()), l.onDeadline)
+	l.timer = time.AfterFunc(time.Until(l.deadline), l.onDeadline)
 	l.mu.Unlock()
 	if c.AutoRenew {
 		go l.watch()
@@ -135,7 +135,7 @@ func (l *Lease) Refresh(ctx context.Context) error {
 	if err := l.Err(); err != nil {
 		return fmt.Errorf("refresh %q: %w", l.cfg.name, err)
 	}
-	sent := l.cfg.Now()
+	sent := time.Now()
 	n, rts, err := l.cfg.repl.write(ctx, &l.cfg, l.rdb, refreshScript, []string{l.cfg.key}, l.token, l.cfg.ttl.Milliseconds())
 	l.roundTrips.Add(int64(rts))
 	if err != nil {
@@ -161,7 +161,7 @@ func (l *Lease) Refresh(ctx context.Context) error {
 func (l *Lease) Release(ctx context.Context) error {
 	l.mu.Lock()
 	cause := l.cause
-	if cause == nil && !l.cfg.Now().Before(l.deadline) {
+	if cause == nil && !time.Now().Before(l.deadline) {
 		// The deadline passed but its timer has not run yet.
 		cause = ErrExpired
 		l.endLocked(cause)
@@ -219,7 +219,7 @@ func (l *Lease) extend(sent time.Time) error {
 	}
 	if d := sent.Add(l.cfg.ttl - l.cfg.SafetyMargin); d.After(l.deadline) {
 		l.deadline = d
-		l.timer.Reset(d.Sub(l.cfg.Now()))
+		l.timer.Reset(time.Until(d))
 	}
 	return nil
 }
@@ -230,7 +230,7 @@ func (l *Lease) endGone() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cause := ErrLost
-	if !l.cfg.Now().Before(l.deadline) {
+	if !time.Now().Before(l.deadline) {
 		cause = ErrExpired
 	}
 	l.endLocked(cause)
@@ -245,7 +245,7 @@ func (l *Lease) onDeadline() {
 	if l.cause != nil {
 		return
 	}
-	if now := l.cfg.Now(); now.Before(l.deadline) {
+	if now := time.Now(); now.Before(l.deadline) {
 		l.timer.Reset(l.deadline.Sub(now))
 		return
 	}

@@ -79,12 +79,6 @@ type Options struct {
 	// Keep it below the client's ReadTimeout (go-redis default 3s), which
 	// bounds the whole round trip.
 	ReplicaTimeout time.Duration
-
-	// Now is the clock for local deadlines. It should carry a monotonic
-	// reading, as time.Now does. Default time.Now. Timers still run on the
-	// real clock; an injected clock only changes what "now" is when they
-	// fire and when Refresh and Release check the deadline.
-	Now func() time.Time
 }
 
 // config is a validated Options with defaults applied, plus the arguments.
@@ -146,9 +140,6 @@ func (o Options) resolve(rdb redis.UniversalClient, name string, ttl time.Durati
 	}
 	if o.ReplicaTimeout == 0 {
 		o.ReplicaTimeout = DefaultReplicaTimeout
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	key, fenceKey := Keys(o.KeyPrefix, name)
 	return config{Options: o, name: name, ttl: ttl, key: key, fenceKey: fenceKey, repl: newReplication(o.Replicas)}, nil

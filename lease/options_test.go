@@ -80,7 +80,7 @@ func TestDefaults(t *testing.T) {
 					c.ttl, c.SafetyMargin, c.RenewInterval, tt.ttlOut, tt.margin, tt.renew)
 			}
 			if c.KeyPrefix != DefaultKeyPrefix || c.MinRetryDelay != DefaultMinRetryDelay ||
-				c.MaxRetryDelay != DefaultMaxRetryDelay || c.ReplicaTimeout != DefaultReplicaTimeout || c.Now == nil {
+				c.MaxRetryDelay != DefaultMaxRetryDelay || c.ReplicaTimeout != DefaultReplicaTimeout {
 				t.Errorf("defaults not applied: %+v", c.Options)
 			}
 		})

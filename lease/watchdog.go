@@ -24,7 +24,7 @@ func (l *Lease) watch() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(l.ctx, l.Deadline().Sub(l.cfg.Now()))
+		ctx, cancel := context.WithTimeout(l.ctx, time.Until(l.Deadline()))
 		err := l.Refresh(ctx)
 		cancel()
 		switch {

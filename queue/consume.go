@@ -273,7 +273,7 @@ func (c *consumer) retire(ctx context.Context) {
 func (q *Queue) leaseOptions(maxRetry time.Duration) lease.Options {
 	// The leases wait for the queue's replicas: a Drain lease lost in a
 	// failover would let a second owner drain alongside the first.
-	o := lease.Options{KeyPrefix: q.keys.LeasePrefix, AutoRenew: true, Now: q.opts.Now,
+	o := lease.Options{KeyPrefix: q.keys.LeasePrefix, AutoRenew: true,
 		Replicas: q.opts.Replicas, ReplicaTimeout: q.opts.ReplicaTimeout}
 	if maxRetry > 0 {
 		o.MinRetryDelay = min(lease.DefaultMinRetryDelay, maxRetry)
