@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -53,13 +54,16 @@ func Hold(ctx context.Context, rdb redis.UniversalClient, name string, ttl time.
 		}
 		held, cancel := context.WithCancel(l.Context())
 		stop := context.AfterFunc(ctx, cancel)
+		l.log(slog.LevelInfo, "lease acquired")
 		fn(held, l)
 		stop()
 		cancel()
 		// Release even when ctx has ended, so another process takes over
 		// without waiting out the TTL.
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), ttl)
-		_ = l.Release(rctx)
+		if err := l.Release(rctx); err == nil {
+			l.log(slog.LevelInfo, "lease released")
+		}
 		rcancel()
 	}
 }

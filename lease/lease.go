@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -237,8 +238,8 @@ func (l *Lease) endGone() error {
 	return l.cause
 }
 
-// onDeadline runs on the timer. The clock may be injected, so it re-arms
-// instead of trusting that the timer fired on time.
+// onDeadline runs on the timer. A refresh may have moved the deadline
+// after the timer fired, so it re-arms instead of trusting the timer.
 func (l *Lease) onDeadline() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -260,4 +261,15 @@ func (l *Lease) endLocked(cause error) {
 	l.cause = cause
 	l.timer.Stop()
 	l.cancel(cause)
+	if cause != ErrReleased {
+		l.log(slog.LevelWarn, "lease ended", "cause", cause)
+	}
+}
+
+// log sends a lifecycle event to Options.Logger, if any, with the lease's
+// name and fence.
+func (l *Lease) log(level slog.Level, msg string, args ...any) {
+	if lg := l.cfg.Logger; lg != nil {
+		lg.Log(context.Background(), level, msg, append([]any{"lease", l.cfg.name, "fence", l.fence}, args...)...)
+	}
 }

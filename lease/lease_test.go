@@ -1,8 +1,12 @@
 package lease
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +122,20 @@ func TestLocalDeadlineEndsLease(t *testing.T) {
 	<-l.Done()
 	wantErr(t, "Err after the deadline", l.Err(), ErrExpired)
 	wantErr(t, "Release after the deadline", l.Release(ctx), ErrExpired)
+}
+
+// TestLoggerSeesTheLoss: a lease lost behind its back is logged at Warn
+// with its name, fence and cause.
+func TestLoggerSeesTheLoss(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	l := mustAcquire(t, rdb, "job", time.Minute, Options{KeyPrefix: redistest.Prefix(t), Logger: logger})
+	rdb.Del(ctx, l.Key())
+	wantErr(t, "Refresh of a deleted lease", l.Refresh(ctx), ErrLost)
+	want := fmt.Sprintf(`level=WARN msg="lease ended" lease=job fence=%d cause="lease: lost"`, l.Fence())
+	if !strings.Contains(logs.String(), want) {
+		t.Fatalf("log = %q; want a line with %q", logs.String(), want)
+	}
 }

@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -75,6 +76,11 @@ type Options struct {
 	// Hold loop wait at once. A positive value waits for that many replicas
 	// from the start; -1 (any negative value, not 0) never waits.
 	Replicas int
+	// Logger, when not nil, receives the lease's lifecycle events: a
+	// renewal that failed (Warn, retried), the lease lost or expired (Warn),
+	// and, in Hold, each acquisition and release (Info). Default none.
+	Logger *slog.Logger
+
 	// ReplicaTimeout bounds the WAIT. Default DefaultReplicaTimeout (1s).
 	// Keep it below the client's ReadTimeout (go-redis default 3s), which
 	// bounds the whole round trip.

@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -31,6 +32,7 @@ func (l *Lease) watch() {
 		case l.Err() != nil:
 			return
 		case err != nil:
+			l.log(slog.LevelWarn, "lease renewal failed; retrying", "err", err, "retry", retry, "deadline", l.Deadline())
 			t.Reset(retry)
 		default:
 			t.Reset(every)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,9 @@ type RollupOptions struct {
 	// OnError, when set, receives the errors of the rollup's background
 	// work, from its goroutine.
 	OnError func(error)
+	// Logger, when not nil, receives the rollup's lifecycle events: the
+	// rollup lease acquired, released or lost (see lease.Options.Logger).
+	Logger *slog.Logger
 }
 
 func (o RollupOptions) resolve(e *engine.Engine) (RollupOptions, group, error) {
@@ -149,7 +153,7 @@ func (r *Rollup) report(err error) {
 func (r *Rollup) run(ctx context.Context) {
 	defer close(r.done)
 	lo := lease.Options{
-		KeyPrefix: r.e.Options().Namespace + "lease:", AutoRenew: true,
+		KeyPrefix: r.e.Options().Namespace + "lease:", AutoRenew: true, Logger: r.opts.Logger,
 		MinRetryDelay: min(lease.DefaultMinRetryDelay, r.opts.Interval), MaxRetryDelay: r.opts.Interval,
 	}
 	lease.Hold(ctx, r.e.Client(), LeaseName(r.group.name), r.opts.LeaseTTL, lo, r.whileHeld, func(err error) {
