@@ -77,22 +77,9 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	if err := invalid.NonNegative(ErrInvalid,
-		invalid.Field[time.Duration]{Name: "Options.FlushInterval", Value: o.FlushInterval},
-		invalid.Field[time.Duration]{Name: "Options.FlushTimeout", Value: o.FlushTimeout},
-		invalid.Field[time.Duration]{Name: "Options.MaxBackoff", Value: o.MaxBackoff},
-		invalid.Field[time.Duration]{Name: "Options.KeyTTL", Value: o.KeyTTL},
-		invalid.Field[time.Duration]{Name: "Options.RecordTTL", Value: o.RecordTTL},
-		invalid.Field[time.Duration]{Name: "Options.MaxKeyBackoff", Value: o.MaxKeyBackoff},
-		invalid.Field[time.Duration]{Name: "Options.ReplicaTimeout", Value: o.ReplicaTimeout},
-	); err != nil {
-		return o, err
-	}
-	if err := invalid.NonNegative(ErrInvalid,
-		invalid.Field[int]{Name: "Options.BatchKeys", Value: o.BatchKeys},
-		invalid.Field[int]{Name: "Options.MaxPipelineKeys", Value: o.MaxPipelineKeys},
-		invalid.Field[int]{Name: "Options.MaxStripes", Value: o.MaxStripes},
-	); err != nil {
+	// Negative Replicas, MaxReadAge and IdleEvict mean never (wait, reuse a
+	// read, evict).
+	if err := invalid.NonNegative(ErrInvalid, "Options", o, "Replicas", "MaxReadAge", "IdleEvict", "Delivery"); err != nil {
 		return o, err
 	}
 	if o.Delivery != flush.ExactlyOnce && o.Delivery != flush.AtLeastOnce {

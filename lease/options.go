@@ -109,12 +109,7 @@ func (o Options) resolve(rdb redis.UniversalClient, name string, ttl time.Durati
 		// PX has millisecond resolution; a smaller TTL would round to 0.
 		return config{}, invalid.New(ErrInvalid, "ttl", ttl, "must be at least 1ms")
 	}
-	if err := invalid.NonNegative(ErrInvalid,
-		invalid.Field[time.Duration]{Name: "Options.RenewInterval", Value: o.RenewInterval},
-		invalid.Field[time.Duration]{Name: "Options.MinRetryDelay", Value: o.MinRetryDelay},
-		invalid.Field[time.Duration]{Name: "Options.MaxRetryDelay", Value: o.MaxRetryDelay},
-		invalid.Field[time.Duration]{Name: "Options.ReplicaTimeout", Value: o.ReplicaTimeout},
-	); err != nil {
+	if err := invalid.NonNegative(ErrInvalid, "Options", o, "Replicas"); err != nil {
 		return config{}, err
 	}
 	if o.SafetyMargin < 0 || o.SafetyMargin >= ttl {

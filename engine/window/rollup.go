@@ -49,12 +49,7 @@ type RollupOptions struct {
 }
 
 func (o RollupOptions) resolve(e *engine.Engine) (RollupOptions, group, error) {
-	if err := invalid.NonNegative(ErrInvalid,
-		invalid.Field[time.Duration]{Name: "RollupOptions.Grace", Value: o.Grace},
-		invalid.Field[time.Duration]{Name: "RollupOptions.Interval", Value: o.Interval},
-		invalid.Field[time.Duration]{Name: "RollupOptions.LeaseTTL", Value: o.LeaseTTL},
-		invalid.Field[time.Duration]{Name: "RollupOptions.Retention", Value: o.Retention},
-	); err != nil {
+	if err := invalid.NonNegative(ErrInvalid, "RollupOptions", o); err != nil {
 		return o, group{}, err
 	}
 	eo := e.Options()

@@ -13,6 +13,8 @@ package invalid
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,21 +83,27 @@ func Name(sentinel error, field, name string) error {
 	return nil
 }
 
-// NonNegative checks that none of fields is negative (zero means "the
-// default"), and reports the first that is.
-func NonNegative[T int | int64 | time.Duration](sentinel error, fields ...Field[T]) error {
-	for _, f := range fields {
-		if f.Value < 0 {
-			return New(sentinel, f.Name, f.Value, "must not be negative (zero means the default)")
+// NonNegative checks every integer and duration field of the options
+// struct opts, but those named in except, and reports the first that is
+// negative: in abacus options zero means "the default" and a negative
+// value means something only where a field says so (those are except).
+// prefix names the struct in the error ("Options", "RollupOptions").
+func NonNegative(sentinel error, prefix string, opts any, except ...string) error {
+	v := reflect.ValueOf(opts)
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() || slices.Contains(except, f.Name) {
+			continue
+		}
+		switch fv := v.Field(i); fv.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			if fv.Int() < 0 {
+				return New(sentinel, prefix+"."+f.Name, fv.Interface(), "must not be negative (zero means the default)")
+			}
 		}
 	}
 	return nil
-}
-
-// Field is a named option value, for NonNegative.
-type Field[T int | int64 | time.Duration] struct {
-	Name  string
-	Value T
 }
 
 // Client checks a Redis client the one way every package does: it must

@@ -13,6 +13,13 @@ import (
 
 var errInvalid = errors.New("pkg: invalid argument")
 
+type options struct {
+	A, B time.Duration
+	N    int
+	S    string
+	name string
+}
+
 func TestError(t *testing.T) {
 	tests := []struct {
 		err  error
@@ -27,8 +34,10 @@ func TestError(t *testing.T) {
 		{invalid.Client(errInvalid, redis.NewRing(&redis.RingOptions{})), `pkg: invalid client "*redis.Ring": a Ring routes each command by its own key, splitting what must go to one node; use a Client, a failover Client or a ClusterClient`},
 		{invalid.Name(errInvalid, "key", strings.Repeat("k", invalid.MaxNameLen+1)),
 			`pkg: invalid key "` + strings.Repeat("k", 40) + `…" (1025 bytes): must be at most 1024 bytes`},
-		{invalid.NonNegative(errInvalid, invalid.Field[time.Duration]{"Options.A", 0}, invalid.Field[time.Duration]{"Options.B", -1}),
+		{invalid.NonNegative(errInvalid, "Options", options{A: 0, B: -1, N: -1}, "N"),
 			`pkg: invalid Options.B -1ns: must not be negative (zero means the default)`},
+		{invalid.NonNegative(errInvalid, "Options", options{N: -2}),
+			`pkg: invalid Options.N -2: must not be negative (zero means the default)`},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {
@@ -48,7 +57,7 @@ func TestValidPasses(t *testing.T) {
 	if err := invalid.Name(errInvalid, "name", strings.Repeat("n", invalid.MaxNameLen)); err != nil {
 		t.Errorf("Name(1024 bytes) = %v; want nil", err)
 	}
-	if err := invalid.NonNegative(errInvalid, invalid.Field[int]{"Options.N", 0}); err != nil {
-		t.Errorf("NonNegative(0) = %v; want nil", err)
+	if err := invalid.NonNegative(errInvalid, "Options", options{A: 1, N: -1, name: "x"}, "N"); err != nil {
+		t.Errorf("NonNegative(N negative but excepted) = %v; want nil", err)
 	}
 }
