@@ -64,7 +64,10 @@ otherwise miniredis in this process (with a banner saying so).
 // errUsage marks a bad command line (already reported by package flag).
 var errUsage = errors.New("usage")
 
+// parse parses the command line of a subcommand, and applies -redis-log,
+// which every subcommand takes.
 func parse(fs *flag.FlagSet, args []string) error {
+	redisLog := redisLogFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -75,7 +78,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 		fmt.Fprintf(fs.Output(), "unexpected arguments: %q\n", fs.Args())
 		return errUsage
 	}
-	return nil
+	return redisLog()
 }
 
 // openTarget opens the Redis named by -redis or REDIS_URL, or the embedded
