@@ -54,7 +54,7 @@ func checkPath(path string) error {
 	return nil
 }
 
-// newViews returns the counting site over e.
+// newViews returns the counting site over e, with e's Stats on /metrics.
 func newViews(e *engine.Engine) (*views, error) {
 	c, err := metrics.New(metrics.Options{Engine: e})
 	if err != nil {
