@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/abacus-go/abacus/internal/fakeredis"
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
@@ -68,22 +67,23 @@ func TestCompareJSON(t *testing.T) {
 	}
 }
 
-// TestCompareFake runs the table on the fake: it must say so, skip what
-// needs Lua, and still count exactly in at-least-once mode.
-func TestCompareFake(t *testing.T) {
-	s, err := fakeredis.Start("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	out, _ := runBench(t, append([]string{"-redis", "redis://" + s.Addr(), "-only", "counter"}, short...)...)
-	for _, want := range []string{"engine Counter.Inc, at-least-once", "total exact", "skipped: needs Lua", "naive INCR, pool of 4"} {
+// TestCompareInProcess runs the table on the embedded fallback that a
+// machine without redis-server gets: it must say so, and run every row,
+// exactly-once included, with exact totals.
+func TestCompareInProcess(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("REDIS_URL", "")
+	out, stderr := runBench(t, append([]string{"-only", "counter"}, short...)...)
+	for _, want := range []string{"engine Counter.Inc, exactly-once", "engine Counter.Inc, at-least-once", "total exact", "naive INCR, pool of 4"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "MISMATCH") || strings.Contains(out, "error:") {
-		t.Errorf("table reports a failure:\n%s", out)
+	if strings.Contains(out, "MISMATCH") || strings.Contains(out, "error:") || strings.Contains(out, "skipped") {
+		t.Errorf("table reports a failure or a skipped row:\n%s", out)
+	}
+	if !strings.Contains(stderr, "IN-PROCESS miniredis") {
+		t.Errorf("stderr does not name the in-process server:\n%s", stderr)
 	}
 }
 

@@ -6,9 +6,10 @@
 //
 // Redis is the one at -redis or $REDIS_URL; without one, bench spawns
 // redis-server from PATH on a free loopback port (killed on exit), and
-// without that it starts an in-process fake (internal/fakeredis) and says
-// so: the fake has no Lua, so exactly-once engine rows and leases are
-// skipped there. The first line on stderr always names the Redis used.
+// without that it runs miniredis (github.com/alicebob/miniredis/v2) in this
+// process and says so: every row runs there, scripts included, but its
+// figures are in-process ones, not a Redis server's. The first line on
+// stderr always names the Redis used.
 //
 // compare measures, for -duration each, from -concurrency goroutines:
 // naive INCR (one connection; a pool), a pipelined INCR loop, the engine

@@ -58,13 +58,16 @@ const usage = `usage: go run ./bench [compare] [flags]   compare the engine with
        go run ./bench tune [flags]        sweep flush intervals and recommend one
        go run ./bench <subcommand> -h     flags of a subcommand
 Redis: -redis URL or $REDIS_URL; otherwise a redis-server spawned from PATH,
-otherwise an in-process fake (with a banner saying so).
+otherwise miniredis in this process (with a banner saying so).
 `
 
 // errUsage marks a bad command line (already reported by package flag).
 var errUsage = errors.New("usage")
 
+// parse parses the command line of a subcommand, and applies -redis-log,
+// which every subcommand takes.
 func parse(fs *flag.FlagSet, args []string) error {
+	redisLog := redisLogFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -75,7 +78,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 		fmt.Fprintf(fs.Output(), "unexpected arguments: %q\n", fs.Args())
 		return errUsage
 	}
-	return nil
+	return redisLog()
 }
 
 // openTarget opens the Redis named by -redis or REDIS_URL, or the embedded
@@ -96,7 +99,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := compareConfig{}
-	url := fs.String("redis", "", "Redis URL (default $REDIS_URL, else an embedded redis-server or fake)")
+	url := fs.String("redis", "", "Redis URL (default $REDIS_URL, else an embedded redis-server or in-process miniredis)")
 	fs.DurationVar(&cfg.duration, "duration", 1250*time.Millisecond, "how long to measure each row")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "goroutines for the concurrent rows")
 	fs.IntVar(&cfg.pipeline, "pipeline", 1000, "INCRs per round trip in the pipelined row")

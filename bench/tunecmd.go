@@ -43,7 +43,7 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := flag.NewFlagSet("tune", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o tune.Options
-	url := fs.String("redis", "", "Redis URL (default $REDIS_URL, else an embedded redis-server or fake)")
+	url := fs.String("redis", "", "Redis URL (default $REDIS_URL, else an embedded redis-server or in-process miniredis)")
 	fs.IntVar(&o.Keys, "keys", 1000, "distinct counters")
 	fs.Float64Var(&o.Skew, "skew", 1.1, "Zipf exponent of key popularity (> 1; negative: uniform)")
 	fs.IntVar(&o.Goroutines, "goroutines", 8, "goroutines adding")

@@ -33,7 +33,11 @@ func inprocessCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	v := &views{e: e}
+	v, err := newViews(e)
+	if err != nil {
+		e.Close(ctx)
+		return err
+	}
 	h := v.handler()
 	reqs := make([]*http.Request, *paths)
 	for i := range reqs {

@@ -1,7 +1,7 @@
 // Command pageviews is a web server that counts page views per path with
 // abacus: a middleware adds 1 per request in memory, the engine writes the
 // totals to Redis every flush interval, /counts reads them back and
-// /metrics exports the engine's Stats in the Prometheus text format. On
+// /metrics exports the engine's Stats to Prometheus (package metrics). On
 // SIGINT or SIGTERM it drains requests and flushes every view before it
 // exits.
 //
@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -26,6 +27,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/engine"
+	"github.com/abacus-go/abacus/internal/redislog"
 )
 
 func main() {
@@ -75,7 +77,12 @@ func serveCmd(ctx context.Context, args []string) error {
 	url := fs.String("redis", "", "Redis URL (default $REDIS_URL, else redis://localhost:6379)")
 	interval := fs.Duration("flush", 100*time.Millisecond, "engine flush interval")
 	grace := fs.Duration("grace", 10*time.Second, "time to drain requests and flush on shutdown")
+	redisLog := fs.String("redis-log", redislog.Summary, "go-redis' own log (dial failures while Redis is down): "+
+		redislog.Modes+"; summary logs the first line of a kind, then one per 10s with a count")
 	fs.Parse(args)
+	if err := redislog.Set(*redisLog, slog.Default()); err != nil {
+		return err
+	}
 	rdb, err := redisClient(*url)
 	if err != nil {
 		return err

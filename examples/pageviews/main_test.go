@@ -51,7 +51,7 @@ func TestPageViews(t *testing.T) {
 			t.Errorf("/counts[%s] = %d; want %d", path, counts[path], n)
 		}
 	}
-	if m := getText(t, base+"/metrics"); !strings.Contains(m, "# TYPE abacus_flushes_total counter") {
+	if m := getText(t, base+"/metrics"); !strings.Contains(m, "# TYPE abacus_engine_flushes_total counter") {
 		t.Errorf("/metrics is not Prometheus text:\n%s", m)
 	}
 

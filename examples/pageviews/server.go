@@ -8,16 +8,21 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/abacus-go/abacus/engine"
+	"github.com/abacus-go/abacus/metrics"
 )
 
 // views counts page views per path through an abacus engine.
 type views struct {
-	e *engine.Engine
+	e       *engine.Engine
+	metrics http.Handler // the engine's Stats, and the Go runtime's, for Prometheus
 	// handles caches a counter handle per path: the hot path is one
 	// lock-free map load and one Inc. It is also the list of paths /counts
 	// reports. (Memory grows with distinct paths; count route patterns
@@ -47,6 +52,19 @@ func checkPath(path string) error {
 		return fmt.Errorf("path is %d bytes; the longest counted is %d", len(path), maxPathLen)
 	}
 	return nil
+}
+
+// newViews returns the counting site over e, with e's Stats on /metrics.
+func newViews(e *engine.Engine) (*views, error) {
+	c, err := metrics.New(metrics.Options{Engine: e})
+	if err != nil {
+		return nil, err
+	}
+	// A registry of the server's own: what /metrics serves is what is
+	// registered here, never what other packages put in the global one.
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &views{e: e, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}, nil
 }
 
 // counter returns the handle for path, creating it on first use; nil once
@@ -138,33 +156,6 @@ func pathParam(rawQuery string) (path string, given bool, err error) {
 	return ps[0], true, nil
 }
 
-// metrics serves the engine's Stats in the Prometheus text format.
-func (v *views) metrics(w http.ResponseWriter, _ *http.Request) {
-	s := v.e.Stats()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	type m struct {
-		name, kind, help string
-		v                float64
-	}
-	ms := []m{
-		{"abacus_flushes_total", "counter", "Flush cycles run.", float64(s.Flushes)},
-		{"abacus_flush_failures_total", "counter", "Flush cycles that left batches pending or met a transport error.", float64(s.FailedFlushes)},
-		{"abacus_redis_round_trips_total", "counter", "Pipelines sent to Redis.", float64(s.RoundTrips)},
-		{"abacus_redis_commands_total", "counter", "Redis commands sent.", float64(s.Commands)},
-		{"abacus_keys_flushed_total", "counter", "Key deltas Redis applied.", float64(s.KeysFlushed)},
-		{"abacus_delta_flushed_total", "counter", "Sum of the deltas Redis applied.", float64(s.DeltaFlushed)},
-		{"abacus_key_errors_total", "counter", "Deltas Redis refused for their key.", float64(s.KeyErrors)},
-		{"abacus_pending_keys", "gauge", "Keys in batches whose outcome is not known yet.", float64(s.PendingKeys)},
-		{"abacus_counters", "gauge", "Distinct counters in memory.", float64(s.Counters)},
-		{"abacus_last_flush_duration_seconds", "gauge", "Duration of the last flush.", s.LastFlushDuration.Seconds()},
-		{"abacus_max_staleness_seconds", "gauge", "Observed staleness bound.", s.MaxStaleness.Seconds()},
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].name < ms[j].name })
-	for _, x := range ms {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n%s %g\n", x.name, x.help, x.name, x.kind, x.name, x.v)
-	}
-}
-
 // handler is the whole server: the site (counted) and the admin
 // endpoints (not counted).
 func (v *views) handler() http.Handler {
@@ -174,7 +165,7 @@ func (v *views) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/", v.count(site))
 	mux.HandleFunc("GET /counts", v.counts)
-	mux.HandleFunc("GET /metrics", v.metrics)
+	mux.Handle("GET /metrics", v.metrics)
 	return mux
 }
 
@@ -184,12 +175,15 @@ func (v *views) handler() http.Handler {
 // Redis. It returns the first error, including an *engine.UnflushedError
 // naming what could not be written within grace.
 func serve(ctx context.Context, ln net.Listener, e *engine.Engine, grace time.Duration, logf func(string, ...any)) error {
-	v := &views{e: e}
+	v, err := newViews(e)
+	if err != nil {
+		e.Close(ctx)
+		return err
+	}
 	srv := &http.Server{Handler: v.handler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logf("serving on http://%s (counts at /counts, metrics at /metrics)", ln.Addr())
-	var err error
 	select {
 	case <-ctx.Done():
 		logf("shutting down: draining requests, then flushing counts to Redis")

@@ -22,7 +22,11 @@ func newServer(t *testing.T) (*httptest.Server, *engine.Engine) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close(context.Background()) })
-	srv := httptest.NewServer((&views{e: e}).handler())
+	v, err := newViews(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(v.handler())
 	t.Cleanup(srv.Close)
 	return srv, e
 }

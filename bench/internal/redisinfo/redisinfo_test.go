@@ -2,12 +2,13 @@ package redisinfo_test
 
 import (
 	"context"
+	"io"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/bench/internal/redisinfo"
-	"github.com/abacus-go/abacus/internal/fakeredis"
+	"github.com/abacus-go/abacus/bench/internal/target"
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
@@ -32,17 +33,19 @@ func TestParse(t *testing.T) {
 }
 
 // TestServerCounts checks the accounting against a real Redis and the
-// fake: 100 INCRs show as 100 incr calls, and RequestBytes matches the
-// server's byte count.
+// in-process fallback of package target: 100 INCRs show as 100 incr
+// calls, and RequestBytes matches the server's byte count.
 func TestServerCounts(t *testing.T) {
-	fake, err := fakeredis.Start("")
+	real := redistest.Client(t)
+	t.Setenv("PATH", t.TempDir()) // no redis-server to spawn: in-process
+	inProcess, err := target.Open(context.Background(), "", io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer fake.Close()
+	defer inProcess.Close()
 	clients := map[string]redis.UniversalClient{
-		"fake": redis.NewClient(&redis.Options{Addr: fake.Addr()}),
-		"real": redistest.Client(t),
+		"in-process": inProcess.Client(1),
+		"real":       real,
 	}
 	for name, c := range clients {
 		t.Run(name, func(t *testing.T) {

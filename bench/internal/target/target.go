@@ -1,6 +1,6 @@
 // Package target finds the Redis a benchmark runs against: the one at a
 // given URL, else a redis-server spawned from PATH on a free loopback port,
-// else an in-process fake (package internal/fakeredis), and says which.
+// else miniredis running in this process, and says which.
 package target
 
 import (
@@ -13,7 +13,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/abacus-go/abacus/internal/fakeredis"
 	"github.com/abacus-go/abacus/internal/redisproc"
 )
 
@@ -22,9 +21,9 @@ type Kind string
 
 // The kinds of Target.
 const (
-	URL     Kind = "url"     // given with -redis or REDIS_URL
-	Spawned Kind = "spawned" // redis-server from PATH, owned by this process
-	Fake    Kind = "fake"    // the in-process fake: no Lua, not a real Redis
+	URL       Kind = "url"        // given with -redis or REDIS_URL
+	Spawned   Kind = "spawned"    // redis-server from PATH, owned by this process
+	InProcess Kind = "in-process" // miniredis in this process: runs Lua, but is not Redis
 )
 
 // Target is a Redis to benchmark. Close releases what Open started. It is
@@ -42,7 +41,8 @@ type Target struct {
 }
 
 // Open returns the Redis at url when url is not empty; otherwise it spawns
-// redis-server from PATH, and when that is not possible starts the fake.
+// redis-server from PATH, and when that is not possible starts miniredis
+// in this process.
 // It writes a line about a fallback to log.
 func Open(ctx context.Context, url string, log io.Writer) (*Target, error) {
 	if url != "" {
@@ -56,13 +56,12 @@ func Open(ctx context.Context, url string, log io.Writer) (*Target, error) {
 	if err == nil {
 		return finish(ctx, t)
 	}
-	fmt.Fprintf(log, "note: no redis-server to spawn (%v); using the in-process fake\n", err)
-	s, ferr := fakeredis.Start("")
-	if ferr != nil {
-		return nil, errors.Join(err, ferr)
+	fmt.Fprintf(log, "note: no redis-server to spawn (%v); using miniredis in this process\n", err)
+	t, ierr := startInProcess()
+	if ierr != nil {
+		return nil, errors.Join(err, ierr)
 	}
-	return finish(ctx, &Target{Kind: Fake, Addr: s.Addr(),
-		opts: &redis.Options{Addr: s.Addr()}, close: func() { s.Close() }})
+	return finish(ctx, t)
 }
 
 func finish(ctx context.Context, t *Target) (*Target, error) {
@@ -90,7 +89,7 @@ func (t *Target) Client(poolSize int) *redis.Client {
 	return redis.NewClient(&o)
 }
 
-// Close stops a spawned or fake server; for a URL it does nothing.
+// Close stops a spawned or in-process server; for a URL it does nothing.
 func (t *Target) Close() { t.close() }
 
 // String describes the target in one line, for banners and reports.
@@ -98,9 +97,9 @@ func (t *Target) String() string {
 	switch t.Kind {
 	case Spawned:
 		return fmt.Sprintf("redis-server %s spawned from PATH at %s (embedded default)", t.Version, t.Addr)
-	case Fake:
-		return fmt.Sprintf("in-process FAKE Redis at %s (no redis-server on PATH and no -redis/REDIS_URL): "+
-			"no Lua, so exactly-once mode is skipped; figures are not Redis'", t.Addr)
+	case InProcess:
+		return fmt.Sprintf("IN-PROCESS %s at %s (no redis-server on PATH and no -redis/REDIS_URL): "+
+			"it runs the scripts, but its figures are in-process ones, not a Redis server's", t.Version, t.Addr)
 	}
 	return fmt.Sprintf("Redis %s at %s (from -redis/REDIS_URL)", t.Version, t.Addr)
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestOpenSpawnsOrFakes(t *testing.T) {
+func TestOpenSpawnsOrRunsInProcess(t *testing.T) {
 	ctx := context.Background()
 	tg, err := Open(ctx, "", io.Discard)
 	if err != nil {
@@ -16,11 +16,11 @@ func TestOpenSpawnsOrFakes(t *testing.T) {
 	}
 	defer tg.Close()
 	_, lookErr := exec.LookPath("redis-server")
-	if want := map[bool]Kind{true: Spawned, false: Fake}[lookErr == nil]; tg.Kind != want {
+	if want := map[bool]Kind{true: Spawned, false: InProcess}[lookErr == nil]; tg.Kind != want {
 		t.Fatalf("Open(\"\").Kind = %s; want %s", tg.Kind, want)
 	}
-	if tg.Kind == Spawned && !tg.Lua {
-		t.Error("spawned redis-server reports no Lua")
+	if !tg.Lua {
+		t.Errorf("%s Redis reports no Lua", tg.Kind)
 	}
 	c := tg.Client(2)
 	defer c.Close()
@@ -32,8 +32,9 @@ func TestOpenSpawnsOrFakes(t *testing.T) {
 	}
 }
 
-// TestFakeFallback forces the fallback by hiding redis-server from PATH.
-func TestFakeFallback(t *testing.T) {
+// TestInProcessFallback forces the fallback by hiding redis-server from
+// PATH.
+func TestInProcessFallback(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	var log strings.Builder
 	tg, err := Open(context.Background(), "", &log)
@@ -41,10 +42,10 @@ func TestFakeFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tg.Close()
-	if tg.Kind != Fake || tg.Lua {
-		t.Fatalf("Kind, Lua = %s, %v; want fake, false", tg.Kind, tg.Lua)
+	if tg.Kind != InProcess || !tg.Lua || !strings.HasPrefix(tg.Version, "miniredis") {
+		t.Fatalf("Kind, Lua, Version = %s, %v, %q; want in-process, true, miniredis*", tg.Kind, tg.Lua, tg.Version)
 	}
-	if !strings.Contains(tg.String(), "FAKE") || !strings.Contains(log.String(), "fake") {
-		t.Fatalf("no banner saying fake: %q / %q", tg.String(), log.String())
+	if !strings.Contains(tg.String(), "IN-PROCESS") || !strings.Contains(log.String(), "in this process") {
+		t.Fatalf("no banner saying in-process: %q / %q", tg.String(), log.String())
 	}
 }
