@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/abacus-go/abacus/engine"
+	"github.com/abacus-go/abacus/internal/invalid"
 	"github.com/abacus-go/abacus/lease"
 	"github.com/abacus-go/abacus/queue"
 	"github.com/abacus-go/abacus/serial"
@@ -61,7 +62,7 @@ type part interface {
 // label, or a negative QueueTimeout.
 func New(opts Options) (*Collector, error) {
 	if opts.QueueTimeout < 0 {
-		return nil, &InvalidError{Field: "QueueTimeout", Reason: fmt.Sprintf("%v is negative", opts.QueueTimeout)}
+		return nil, invalid.New(ErrInvalid, "Options.QueueTimeout", opts.QueueTimeout, "must not be negative (zero means the default)")
 	}
 	if opts.QueueTimeout == 0 {
 		opts.QueueTimeout = DefaultQueueTimeout
@@ -91,16 +92,29 @@ func addEach[T comparable](c *Collector, field, what string, list []T, label fun
 	seen := map[string]bool{}
 	for i, v := range list {
 		if v == zero {
-			return &InvalidError{Field: fmt.Sprintf("%s[%d]", field, i), Reason: "is nil"}
+			return invalid.New(ErrInvalid, fmt.Sprintf("Options.%s[%d]", field, i), nil, "must not be nil")
 		}
 		l := label(v)
 		if seen[l] {
-			return &InvalidError{Field: fmt.Sprintf("%s[%d]", field, i), Reason: fmt.Sprintf("has the %s %q of an earlier entry", what, l)}
+			return invalid.New(ErrInvalid, fmt.Sprintf("Options.%s[%d]", field, i), l, fmt.Sprintf("has the %s of an earlier entry", what))
 		}
 		seen[l] = true
 		c.parts = append(c.parts, newPart(v))
 	}
 	return nil
+}
+
+// Register creates a Collector for what opts names and registers it with
+// reg: pass your registry, never a global one you do not own.
+func Register(reg prometheus.Registerer, opts Options) (*Collector, error) {
+	c, err := New(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := reg.Register(c); err != nil {
+		return nil, fmt.Errorf("metrics: register: %w", err)
+	}
+	return c, nil
 }
 
 // Describe sends the descriptors of every metric c exports, with their

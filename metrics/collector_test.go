@@ -297,13 +297,13 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		opts  metrics.Options
 		field string
 	}{
-		{"negative timeout", metrics.Options{QueueTimeout: -time.Second}, "QueueTimeout"},
-		{"nil serial", metrics.Options{Serials: []*serial.Allocator{a, nil}}, "Serials[1]"},
-		{"nil lease", metrics.Options{Leases: []*lease.Lease{nil}}, "Leases[0]"},
-		{"nil queue", metrics.Options{Queues: []*queue.Queue{nil}}, "Queues[0]"},
-		{"same serial twice", metrics.Options{Serials: []*serial.Allocator{a, a}}, "Serials[1]"},
-		{"same lease twice", metrics.Options{Leases: []*lease.Lease{l, l}}, "Leases[1]"},
-		{"same queue twice", metrics.Options{Queues: []*queue.Queue{q, q}}, "Queues[1]"},
+		{"negative timeout", metrics.Options{QueueTimeout: -time.Second}, "Options.QueueTimeout"},
+		{"nil serial", metrics.Options{Serials: []*serial.Allocator{a, nil}}, "Options.Serials[1]"},
+		{"nil lease", metrics.Options{Leases: []*lease.Lease{nil}}, "Options.Leases[0]"},
+		{"nil queue", metrics.Options{Queues: []*queue.Queue{nil}}, "Options.Queues[0]"},
+		{"same serial twice", metrics.Options{Serials: []*serial.Allocator{a, a}}, "Options.Serials[1]"},
+		{"same lease twice", metrics.Options{Leases: []*lease.Lease{l, l}}, "Options.Leases[1]"},
+		{"same queue twice", metrics.Options{Queues: []*queue.Queue{q, q}}, "Options.Queues[1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := metrics.New(tc.opts)

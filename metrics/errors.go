@@ -1,22 +1,16 @@
 package metrics
 
-import "errors"
+import (
+	"errors"
 
-// ErrInvalid is wrapped by every *InvalidError.
-var ErrInvalid = errors.New("metrics: invalid options")
+	"github.com/abacus-go/abacus/internal/invalid"
+)
 
-// InvalidError describes one bad Options field. It wraps ErrInvalid.
-type InvalidError struct {
-	// Field names the Options field, with the index of a list entry, e.g.
-	// "Serials[1]".
-	Field string
-	// Reason says what is wrong with it.
-	Reason string
-}
+// ErrInvalid is wrapped by every *InvalidError of this package.
+var ErrInvalid = errors.New("metrics: invalid argument")
 
-func (e *InvalidError) Error() string { return "metrics: Options." + e.Field + " " + e.Reason }
-
-// Unwrap returns ErrInvalid.
-func (e *InvalidError) Unwrap() error { return ErrInvalid }
-
-var _ error = (*InvalidError)(nil)
+// InvalidError reports an invalid Options field: Field names it (with the
+// index of a list entry, e.g. "Options.Serials[1]"), Value is what was
+// given and Reason says what a valid value looks like. It wraps ErrInvalid
+// and is the same type as every abacus package's InvalidError.
+type InvalidError = invalid.Error

@@ -30,12 +30,10 @@ func Example() {
 	defer orders.Close()
 	orders.NextN(ctx, 3)
 
-	c, err := metrics.New(metrics.Options{Serials: []*serial.Allocator{orders}})
-	if err != nil {
+	reg := prometheus.NewRegistry() // a registry of the program's, not the global one
+	if _, err := metrics.Register(reg, metrics.Options{Serials: []*serial.Allocator{orders}}); err != nil {
 		panic(err)
 	}
-	reg := prometheus.NewRegistry() // a registry of the program's, not the global one
-	reg.MustRegister(c)
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})) // http.Handle("/metrics", …)
 	defer srv.Close()
 

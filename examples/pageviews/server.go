@@ -56,14 +56,13 @@ func checkPath(path string) error {
 
 // newViews returns the counting site over e, with e's Stats on /metrics.
 func newViews(e *engine.Engine) (*views, error) {
-	c, err := metrics.New(metrics.Options{Engine: e})
-	if err != nil {
-		return nil, err
-	}
 	// A registry of the server's own: what /metrics serves is what is
 	// registered here, never what other packages put in the global one.
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if _, err := metrics.Register(reg, metrics.Options{Engine: e}); err != nil {
+		return nil, err
+	}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &views{e: e, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}, nil
 }
 

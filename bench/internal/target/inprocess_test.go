@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/engine"
+	"github.com/abacus-go/abacus/engine/window"
 	"github.com/abacus-go/abacus/flush"
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/abacus-go/abacus/lease"
@@ -159,7 +160,7 @@ func TestInProcessWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close(ctx)
-	w, err := e.Windowed("pv", engine.WindowOptions{Size: time.Second})
+	w, err := window.New(e, "pv", window.Options{Size: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,23 +170,23 @@ func TestInProcessWindows(t *testing.T) {
 		t.Fatal(err)
 	}
 	if v, err := w.Value(ctx, past); err != nil || v != 7 {
-		t.Fatalf("Windowed.Value = %d, %v; want 7", v, err)
+		t.Fatalf("window Value = %d, %v; want 7", v, err)
 	}
-	r, err := e.StartRollup(ctx, engine.RollupOptions{Grace: 10 * time.Millisecond, Interval: 10 * time.Millisecond})
+	q, err := queue.New(rdb, "windows", queue.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Stop()
+	r, err := window.StartRollup(ctx, e, q, window.RollupOptions{Grace: 10 * time.Millisecond, Interval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
 	redistest.WaitFor(t, "the past window finalized", func() bool { return r.Finalized() == 1 })
 	if !r.Owner() {
 		t.Error("Rollup.Owner() = false while the only rollup finalizes")
 	}
-	q, err := queue.New(rdb, engine.DefaultWindowQueue, queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec engine.WindowRecord
-	drainOne(t, q, func(m queue.Message) (err error) { rec, err = engine.ParseWindowRecord(m.Body); return err })
+	var rec window.Record
+	drainOne(t, q, func(m queue.Message) (err error) { rec, err = window.ParseRecord(m.Body); return err })
 	if rec.Name != "pv" || rec.Total != 7 {
 		t.Errorf("window record = %+v; want pv with total 7", rec)
 	}
