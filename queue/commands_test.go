@@ -50,7 +50,7 @@ func TestCommandsPerMessage(t *testing.T) {
 		maxPerMsg float64 // 0: reported only
 		maxTrips  float64
 	}{
-		{"one per Push, then Consume", 1, 0, 1, 0, 0},
+		{"one per Push, then Consume", 1, 0, 1, maxCommandsPerMessage, 1.1},
 		{"32 per Push, then Consume", 32, 0, 1, 0, 0},
 		{"one per Push, 4 producers beside Consume with 4 consumers", 1, 4, 4, 0, 0},
 	}
