@@ -75,11 +75,15 @@ type consumer struct {
 	raw        [][]byte // stored form of taken, same order
 }
 
+// consumerLease returns the name of the heartbeat lease of the consumer
+// with the given ID.
+func consumerLease(id string) string { return "consumer:" + id }
+
 // runConsumer registers a new consumer and consumes until ctx ends or its
 // lease is lost, then retires it.
 func (q *Queue) runConsumer(ctx context.Context, h Handler) error {
 	id := rand.Text()
-	l, err := lease.Acquire(ctx, q.rdb, "consumer:"+id, q.opts.LeaseTTL, q.leaseOptions(0))
+	l, err := lease.Acquire(ctx, q.rdb, consumerLease(id), q.opts.LeaseTTL, q.leaseOptions(0))
 	if err != nil {
 		return fmt.Errorf("queue %q: consumer lease: %w", q.name, err)
 	}

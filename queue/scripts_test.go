@@ -34,7 +34,7 @@ func scriptQueue(t *testing.T, bodies ...string) *Queue {
 // the rest of the test.
 func testConsumer(t *testing.T, q *Queue) *consumer {
 	t.Helper()
-	l, err := lease.TryAcquire(context.Background(), q.rdb, "consumer:c", time.Minute, lease.Options{KeyPrefix: q.keys.LeasePrefix})
+	l, err := lease.TryAcquire(context.Background(), q.rdb, consumerLease("c"), time.Minute, lease.Options{KeyPrefix: q.keys.LeasePrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
