@@ -47,8 +47,9 @@ func TestCommandsPerMessage(t *testing.T) {
 		perPush   int
 		producers int // 0: push everything before Consume starts
 		consumers int
-		maxPerMsg float64 // 0: reported only
-		maxTrips  float64
+		// Bounds on server commands and round trips per message; 0:
+		// reported only.
+		maxPerMsg, maxTrips float64
 	}{
 		{"one per Push, then Consume", 1, 0, 1, maxCommandsPerMessage, 1.1},
 		{"32 per Push, then Consume", 32, 0, 1, 0, 0},
