@@ -65,20 +65,25 @@ func (q *Queue) Consume(ctx context.Context, h Handler) error {
 // consumer is one registered consumer: an ID, its lease and its
 // processing list.
 type consumer struct {
-	q     *Queue
-	id    string
-	l     *lease.Lease
-	keys  []string // take: ready, proc, attempts, lease
-	proc  string
-	taken []Message
-	raw   [][]byte // stored form of taken, same order
+	q          *Queue
+	id         string
+	l          *lease.Lease
+	takeKeys   []string // ready, proc, attempts, lease
+	settleKeys []string // proc, ready, dead, attempts
+	proc       string
+	taken      []Message
+	raw        [][]byte // stored form of taken, same order
 }
+
+// consumerLease returns the name of the heartbeat lease of the consumer
+// with the given ID.
+func consumerLease(id string) string { return "consumer:" + id }
 
 // runConsumer registers a new consumer and consumes until ctx ends or its
 // lease is lost, then retires it.
 func (q *Queue) runConsumer(ctx context.Context, h Handler) error {
 	id := rand.Text()
-	l, err := lease.Acquire(ctx, q.rdb, "consumer:"+id, q.opts.LeaseTTL, q.leaseOptions(0))
+	l, err := lease.Acquire(ctx, q.rdb, consumerLease(id), q.opts.LeaseTTL, q.leaseOptions(0))
 	if err != nil {
 		return fmt.Errorf("queue %q: consumer lease: %w", q.name, err)
 	}
@@ -132,7 +137,8 @@ func (q *Queue) runConsumer(ctx context.Context, h Handler) error {
 // newConsumer returns the consumer id holding lease l.
 func (q *Queue) newConsumer(id string, l *lease.Lease) *consumer {
 	c := &consumer{q: q, id: id, l: l, proc: q.keys.Processing(id)}
-	c.keys = []string{q.keys.Ready, c.proc, q.keys.Attempts, l.Key()}
+	c.takeKeys = []string{q.keys.Ready, c.proc, q.keys.Attempts, l.Key()}
+	c.settleKeys = []string{c.proc, q.keys.Ready, q.keys.Dead, q.keys.Attempts}
 	return c
 }
 
@@ -147,11 +153,11 @@ func (c *consumer) take(ctx context.Context) error {
 	var res []any
 	if want := c.q.want(ctx); want == 0 {
 		var err error
-		if res, err = run(ctx, c.q.rdb, takeScript, c.keys, c.l.Token(), c.q.opts.Prefetch).Slice(); err != nil {
+		if res, err = run(ctx, c.q.rdb, takeScript, c.takeKeys, c.takeArgs(false)...).Slice(); err != nil {
 			return err
 		}
 	} else {
-		cmd, acked, err := c.q.runWait(ctx, want, takeScript, c.keys, c.l.Token(), c.q.opts.Prefetch)
+		cmd, acked, err := c.q.runWait(ctx, want, takeScript, c.takeKeys, c.takeArgs(true)...)
 		if err == nil {
 			res, err = cmd.Slice()
 		}
@@ -168,6 +174,16 @@ func (c *consumer) take(ctx context.Context) error {
 		c.add([]byte(s), int(n))
 	}
 	return nil
+}
+
+// takeArgs returns takeScript's arguments; wait says that a WAIT follows
+// the script, which must then write whenever it returns something.
+func (c *consumer) takeArgs(wait bool) []any {
+	w := 0
+	if wait {
+		w = 1
+	}
+	return []any{c.l.Token(), c.q.opts.Prefetch, w}
 }
 
 // block waits up to BlockTimeout for a message to arrive and moves it into
@@ -194,27 +210,28 @@ func (c *consumer) add(b []byte, failures int) {
 	c.taken = append(c.taken, Message{Attempt: failures + 1})
 }
 
-// handle runs h on every taken message, then settles them all in one
-// script: acknowledged, nacked, returned unhandled (when ctx ended first),
-// or dead-lettered (malformed). The script is sent each message's ref, not
-// its body: 17 bytes however large the message.
+// handle runs h on every taken message, then settles them all.
 func (c *consumer) handle(ctx context.Context, h Handler) {
-	args := make([]any, 0, 1+2*len(c.taken))
-	args = append(args, c.q.opts.MaxAttempts)
+	ops := make([]string, len(c.taken))
 	for i := range c.taken {
-		m := &c.taken[i]
-		op := "r"
+		ops[i] = "r"
 		if ctx.Err() == nil {
-			op = c.q.deliver(ctx, h, c.raw[i], m)
+			ops[i] = c.q.deliver(ctx, h, c.raw[i], &c.taken[i])
 		}
-		args = append(args, op, ref(c.raw[i]))
 	}
-	keys := []string{c.proc, c.q.keys.Ready, c.q.keys.Dead, c.q.keys.Attempts}
 	// Settle even when ctx ended: the messages are ours until the lease
 	// is gone, and acking what was handled saves a redelivery.
-	sctx := context.WithoutCancel(ctx)
+	c.settle(context.WithoutCancel(ctx), ops)
+}
+
+// settle settles the taken messages in one script, ops[i] saying what
+// becomes of the i-th: acknowledged, nacked, returned unhandled (when ctx
+// ended first), or dead-lettered (malformed). A failed settle is retried a
+// few times while the lease holds; a repeat finds done what was done.
+func (c *consumer) settle(ctx context.Context, ops []string) {
+	args := c.settleArgs(ops)
 	for try := 0; ; try++ {
-		err := run(sctx, c.q.rdb, settleScript, keys, args...).Err()
+		err := run(ctx, c.q.rdb, settleScript, c.settleKeys, args...).Err()
 		if err == nil {
 			return
 		}
@@ -226,6 +243,19 @@ func (c *consumer) handle(ctx context.Context, h Handler) {
 		}
 		sleep(c.l.Context(), time.Duration(1<<try)*10*time.Millisecond)
 	}
+}
+
+// settleArgs returns settleScript's arguments for ops, one per taken
+// message. Each message is sent as its ref, not its body (17 bytes however
+// large the message), and with its failures so far, so that only one that
+// failed before costs a command to forget them.
+func (c *consumer) settleArgs(ops []string) []any {
+	args := make([]any, 0, 1+3*len(ops))
+	args = append(args, c.q.opts.MaxAttempts)
+	for i, op := range ops {
+		args = append(args, op, ref(c.raw[i]), c.taken[i].Attempt-1)
+	}
+	return args
 }
 
 // deliver decodes raw into m, runs h on it with panics recovered, and

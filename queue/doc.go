@@ -14,15 +14,25 @@
 // # Delivery
 //
 // Delivery is at least once. [Queue.Consume] moves messages from the ready
-// list into a processing list of its own (a Lua script of LMOVEs while the
-// queue is busy, BLMOVE while it is idle) and removes them only after the
-// handler returned nil, so a consumer that crashes loses nothing: its
-// messages are delivered again. Every message carries an [ID], set by
-// [Queue.Push] and kept on every redelivery, so a handler that must not
-// repeat a side effect can recognise duplicates. Only messages a consumer
-// held when it died (at most Options.Prefetch per consumer) are delivered
-// twice; handled messages are acknowledged per batch, in one script that
-// is sent each message's 17-byte header (version and ID), never its body.
+// list into a processing list of its own (a Lua script per batch of up to
+// Options.Prefetch while the queue is busy, BLMOVE while it is idle) and
+// removes them only after the handler returned nil, so a consumer that
+// crashes loses nothing: its messages are delivered again. Every message
+// carries an [ID], set by [Queue.Push] and kept on every redelivery, so a
+// handler that must not repeat a side effect can recognise duplicates.
+// Only messages a consumer held when it died (at most Options.Prefetch per
+// consumer) are delivered twice; handled messages are acknowledged per
+// batch, in one script that is sent each message's 17-byte header
+// (version and ID), never its body.
+//
+// The scripts move, look up and acknowledge a batch with one command each
+// (RPOP and LPUSH of the batch, HMGET of its failure counts, RPOP out of
+// the processing list), so the server's work per message falls as batches
+// grow. On a busy queue, a message pushed alone costs the server its LPUSH
+// and about 0.26 more commands up to its acknowledgement, at the default
+// Prefetch and in about one round trip; when consumers keep up with
+// producers, batches are small and a message costs about 4.7 commands
+// and 2 round trips (TestCommandsPerMessage measures both).
 //
 // A handler error or panic (recovered; the consumer goes on) counts a
 // failed delivery and puts the message back at the end of the ready list;

@@ -81,11 +81,6 @@ func (q *Queue) Drain(ctx context.Context, h Handler) error {
 	}
 }
 
-func fenceKey(q *Queue) string {
-	_, f := lease.Keys(q.keys.LeasePrefix, drainLease)
-	return f
-}
-
 type drainer struct {
 	q     *Queue
 	l     *lease.Lease
@@ -96,7 +91,10 @@ type drainer struct {
 // newDrainer returns the Drain owner holding lease l.
 func (q *Queue) newDrainer(l *lease.Lease) *drainer {
 	d := &drainer{q: q, l: l, fence: strconv.FormatInt(l.Fence(), 10)}
-	d.keys = []string{l.Key(), fenceKey(q), q.keys.Ready, q.keys.Drain, q.keys.Attempts}
+	// The scripts check the fence counter of l, which only package lease
+	// can name.
+	_, fenceKey := lease.Keys(q.keys.LeasePrefix, drainLease)
+	d.keys = []string{l.Key(), fenceKey, q.keys.Ready, q.keys.Drain, q.keys.Attempts}
 	return d
 }
 

@@ -57,7 +57,7 @@ type Options struct {
 	PushBatch int
 
 	// Prefetch is the most messages a consumer takes in one round trip
-	// (one Lua script of LMOVEs). They sit in its processing list until
+	// (one Lua script). They sit in its processing list until
 	// handled, so a crash redelivers up to Prefetch messages. Default
 	// DefaultPrefetch (32); 1 means one message at a time.
 	Prefetch int

@@ -71,7 +71,9 @@ func (q *Queue) Reclaim(ctx context.Context) (int, error) {
 // reclaim runs reclaimScript for one consumer; graceful when the consumer
 // is retiring itself. It returns the messages moved (0 when alive).
 func (q *Queue) reclaim(ctx context.Context, id string, graceful bool) (int, error) {
-	leaseKey, fenceKey := lease.Keys(q.keys.LeasePrefix, "consumer:"+id)
+	// The script checks the consumer's lease and, retiring the consumer,
+	// deletes the lease's fence counter: lease.Keys names both.
+	leaseKey, fenceKey := lease.Keys(q.keys.LeasePrefix, consumerLease(id))
 	keys := []string{q.keys.Consumers, q.keys.Processing(id), leaseKey, fenceKey, q.keys.Ready, q.keys.Dead, q.keys.Attempts}
 	g := 0
 	if graceful {

@@ -19,102 +19,152 @@ import (
 // well-formed message's: it starts with another byte or is shorter.
 func ref(raw []byte) []byte { return raw[:min(len(raw), headerLen)] }
 
+// batchLua defines the helpers that send one command for many values
+// (LPUSH, RPUSH, HDEL, HMGET), so that a batch of messages costs the
+// server one command, not one per message. They cut the values into
+// chunks, since unpack is bounded by the Lua stack (LUAI_MAXCSTACK, 8000
+// in Redis) and Prefetch is not.
+const batchLua = `
+local function callWith(cmd, key, vals)
+	for i = 1, #vals, 1000 do
+		redis.call(cmd, key, unpack(vals, i, math.min(i + 999, #vals)))
+	end
+end
+local function hmgetAll(key, fields)
+	local out = {}
+	for i = 1, #fields, 1000 do
+		local part = redis.call('HMGET', key, unpack(fields, i, math.min(i + 999, #fields)))
+		for j = 1, #part do out[#out + 1] = part[j] end
+	end
+	return out
+end
+`
+
 // takeScript moves up to ARGV[2] messages from the ready list to a
 // consumer's processing list, oldest first, and returns them interleaved
 // with their failure counts. KEYS: ready, proc, attempts, consumer lease.
-// ARGV: lease token, count. It returns the error LOST, moving nothing, when
-// the consumer's lease no longer holds its token: the reclaimer may already
-// have retired it.
+// ARGV: lease token, count, and "1" when a WAIT follows. It returns the
+// error LOST, moving nothing, when the consumer's lease no longer holds
+// its token: the reclaimer may already have retired it.
 //
 // A consumer takes only when it holds nothing, so whatever is still in its
 // processing list was taken by a call whose reply was lost (and which was
-// retried) or could not be settled: it is returned first, oldest first,
-// and counts towards ARGV[2]. A repeated take therefore strands nothing.
+// retried), could not be settled, or was moved there by BLMOVE: it is
+// returned first, oldest first, and counts towards ARGV[2]. A repeated take
+// therefore strands nothing.
 //
-// The script writes whenever it returns something (an LMOVE, or one of
-// the processing list onto itself that changes nothing), because WAIT
-// counts the replicas that have the writes of its own connection: a WAIT
-// after it then covers the moves of every message returned, including
-// those made earlier on other connections.
-var takeScript = redis.NewScript(`
+// The server runs a fixed number of commands per take, whatever the
+// batch: one RPOP of the batch and one LPUSH of it, which leave the
+// processing list as one LMOVE per message would (the oldest rightmost),
+// and one HMGET of the failure counts.
+//
+// When a WAIT follows, the script writes whenever it returns something
+// (the LPUSH, or an LMOVE of the processing list onto itself that changes
+// nothing), because WAIT counts the replicas that have the writes of its
+// own connection: the WAIT then covers the moves of every message
+// returned, including those made earlier on other connections.
+var takeScript = redis.NewScript(batchLua + `
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then
 	return redis.error_reply('LOST consumer lease')
 end
-local out = {}
 local held = redis.call('LRANGE', KEYS[2], 0, -1)
-for i = #held, 1, -1 do
-	out[#out + 1] = held[i]
-	out[#out + 1] = tonumber(redis.call('HGET', KEYS[3], string.sub(held[i], 2, 17)) or '0')
-end
-local moved = 0
-for i = #held + 1, tonumber(ARGV[2]) do
-	local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
-	if not m then break end
-	moved = moved + 1
-	out[#out + 1] = m
-	out[#out + 1] = tonumber(redis.call('HGET', KEYS[3], string.sub(m, 2, 17)) or '0')
-end
-if moved == 0 and #held > 0 then
-	-- A write that changes nothing, so that a WAIT after this script
-	-- covers the (earlier, maybe unconfirmed) moves of what it returns.
+local out = {}
+for i = #held, 1, -1 do out[#out + 1] = held[i] end
+local more = tonumber(ARGV[2]) - #held
+-- RPOP with a count returns the oldest first, or nil on an empty list.
+local moved = more > 0 and redis.call('RPOP', KEYS[1], more)
+if moved then
+	callWith('LPUSH', KEYS[2], moved)
+	for i = 1, #moved do out[#out + 1] = moved[i] end
+elseif #held > 0 and ARGV[3] == '1' then
+	-- A write that changes nothing, so that the WAIT covers the
+	-- (earlier, maybe unconfirmed) moves of what this returns.
 	redis.call('LMOVE', KEYS[2], KEYS[2], 'RIGHT', 'RIGHT')
 end
-return out
+if #out == 0 then return {} end
+local ids = {}
+for i = 1, #out do ids[i] = string.sub(out[i], 2, 17) end
+local failures = hmgetAll(KEYS[3], ids)
+local reply = {}
+for i = 1, #out do
+	reply[2 * i - 1] = out[i]
+	reply[2 * i] = tonumber(failures[i] or '0')
+end
+return reply
 `)
 
-// settleScript settles messages a consumer took, finding each in the
-// processing list by its ref, so that no body travels back to Redis.
-// KEYS: proc, ready, dead, attempts. ARGV[1] = max attempts, then pairs
-// (op, ref) with op
+// settleScript settles the batch a consumer took, finding each message
+// in the processing list by its ref, so that no body travels back to
+// Redis. KEYS: proc, ready, dead, attempts. ARGV[1] = max attempts, then
+// triples (op, ref, failures as the take returned them) with op
 //
-//	a  ack: remove it
+//	a  ack: remove it, and its failure count if it had failures
 //	n  nack: remove it, count a failure, and push it back on the ready
 //	   list, or onto the dead-letter list after max attempts
 //	r  return unhandled: remove it and put it back at the head of the
 //	   ready list, counting no failure
 //	d  dead-letter it at once (malformed)
 //
-// A message no longer in the processing list was reclaimed meanwhile, or
+// The batch is the oldest entries of the processing list, its right end
+// (later moves land at the left), so one RPOP of as many entries as the
+// batch has takes it out; an entry popped that is not in the batch is put
+// back where it was. A message not found was reclaimed meanwhile, or
 // settled by an earlier run of this call whose reply was lost, and is left
-// alone: a repeated settle does nothing. The list is walked newest first,
-// so returned messages keep their order (the oldest ends rightmost, next
-// to be taken). Returns the number of messages found.
-var settleScript = redis.NewScript(`
-local want = {}
-for i = 2, #ARGV, 2 do
+// alone: a repeated settle does nothing. So acknowledging a batch costs the
+// server two commands (the script and the RPOP) however large it is, plus
+// one HDEL when an acknowledged message had failed before. Messages are
+// handled newest first, so returned ones keep their order (the oldest ends
+// rightmost, next to be taken). Returns the number of messages found.
+//
+// The failure count travels with the op because only a message that failed
+// before has one to remove; one that did not needs no command. If a copy
+// with the same ID (a retried push) fails after this one was taken, its
+// count stays for that copy, whose own settle removes it.
+var settleScript = redis.NewScript(batchLua + `
+local want, n = {}, 0
+for i = 2, #ARGV, 3 do
 	local ops = want[ARGV[i + 1]]
 	if not ops then
 		ops = {}
 		want[ARGV[i + 1]] = ops
 	end
-	ops[#ops + 1] = ARGV[i]
+	ops[#ops + 1] = i
+	n = n + 1
 end
+local popped = n > 0 and redis.call('RPOP', KEYS[1], n)
+if not popped then return 0 end
 local max = tonumber(ARGV[1])
 local found = 0
-local held = redis.call('LRANGE', KEYS[1], 0, -1)
-for i = 1, #held do
-	local m = held[i]
+local keep, ready, returned, dead, cleared = {}, {}, {}, {}, {}
+for i = #popped, 1, -1 do
+	local m = popped[i]
 	local ops = want[string.sub(m, 1, 17)]
-	local op = ops and table.remove(ops)
-	if op then
+	local at = ops and table.remove(ops)
+	if not at then
+		keep[#keep + 1] = m
+	else
 		found = found + 1
-		redis.call('LREM', KEYS[1], 1, m)
-		local id = string.sub(m, 2, 17)
+		local op, id = ARGV[at], string.sub(m, 2, 17)
 		if op == 'a' then
-			redis.call('HDEL', KEYS[4], id)
+			if ARGV[at + 2] ~= '0' then cleared[#cleared + 1] = id end
 		elseif op == 'r' then
-			redis.call('RPUSH', KEYS[2], m)
+			returned[#returned + 1] = m
 		elseif op == 'd' then
-			redis.call('HDEL', KEYS[4], id)
-			redis.call('LPUSH', KEYS[3], m)
+			cleared[#cleared + 1] = id
+			dead[#dead + 1] = m
 		elseif redis.call('HINCRBY', KEYS[4], id, 1) >= max then
-			redis.call('HDEL', KEYS[4], id)
-			redis.call('LPUSH', KEYS[3], m)
+			cleared[#cleared + 1] = id
+			dead[#dead + 1] = m
 		else
-			redis.call('LPUSH', KEYS[2], m)
+			ready[#ready + 1] = m
 		end
 	end
 end
+callWith('RPUSH', KEYS[1], keep)
+callWith('RPUSH', KEYS[2], returned)
+callWith('LPUSH', KEYS[2], ready)
+callWith('LPUSH', KEYS[3], dead)
+callWith('HDEL', KEYS[4], cleared)
 return found
 `)
 
@@ -130,23 +180,27 @@ return found
 // move, it unregisters it. Keeping dead consumers registered that long
 // catches a BLMOVE that the consumer sent just before its lease ended and
 // Redis served after a reclaim.
-var reclaimScript = redis.NewScript(`
+var reclaimScript = redis.NewScript(batchLua + `
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local all = redis.call('LRANGE', KEYS[2], 0, -1)
 -- Index 1 is the newest; pushing newest first onto the right end leaves
 -- the oldest rightmost, next to be taken.
+local ready, dead, cleared = {}, {}, {}
 for i = 1, #all do
 	local m = all[i]
 	local id = string.sub(m, 2, 17)
 	local n = 0
 	if ARGV[4] ~= '1' then n = redis.call('HINCRBY', KEYS[7], id, 1) end
 	if n >= tonumber(ARGV[3]) then
-		redis.call('HDEL', KEYS[7], id)
-		redis.call('LPUSH', KEYS[6], m)
+		cleared[#cleared + 1] = id
+		dead[#dead + 1] = m
 	else
-		redis.call('RPUSH', KEYS[5], m)
+		ready[#ready + 1] = m
 	end
 end
+callWith('RPUSH', KEYS[5], ready)
+callWith('LPUSH', KEYS[6], dead)
+callWith('HDEL', KEYS[7], cleared)
 if #all > 0 then redis.call('DEL', KEYS[2]) end
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not s then return #all end

@@ -3,9 +3,12 @@ package queue
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/abacus-go/abacus/lease"
@@ -31,7 +34,7 @@ func scriptQueue(t *testing.T, bodies ...string) *Queue {
 // the rest of the test.
 func testConsumer(t *testing.T, q *Queue) *consumer {
 	t.Helper()
-	l, err := lease.TryAcquire(context.Background(), q.rdb, "consumer:c", time.Minute, lease.Options{KeyPrefix: q.keys.LeasePrefix})
+	l, err := lease.TryAcquire(context.Background(), q.rdb, consumerLease("c"), time.Minute, lease.Options{KeyPrefix: q.keys.LeasePrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,13 +109,9 @@ func TestSettleRepeated(t *testing.T) {
 	if err := c.take(ctx); err != nil || len(c.raw) != 4 {
 		t.Fatalf("take = %d messages, %v; want 4", len(c.raw), err)
 	}
-	args := []any{q.opts.MaxAttempts}
-	for i, op := range []string{"a", "n", "r", "d"} {
-		args = append(args, op, ref(c.raw[i]))
-	}
-	keys := []string{c.proc, q.keys.Ready, q.keys.Dead, q.keys.Attempts}
+	args := c.settleArgs([]string{"a", "n", "r", "d"})
 	for try := 1; try <= 2; try++ {
-		found, err := run(ctx, q.rdb, settleScript, keys, args...).Int()
+		found, err := run(ctx, q.rdb, settleScript, c.settleKeys, args...).Int()
 		if want := []int{4, 0}[try-1]; err != nil || found != want {
 			t.Fatalf("settle #%d = %d, %v; want %d found", try, found, err, want)
 		}
@@ -122,6 +121,93 @@ func TestSettleRepeated(t *testing.T) {
 		if n := failures(t, q, c.raw[1]); n != "1" {
 			t.Fatalf("after settle #%d: nacked message has %q failures; want 1", try, n)
 		}
+	}
+}
+
+// A settle takes its batch from the right end of the processing list and
+// leaves alone what is not in it: a message that a late BLMOVE put at the
+// left end, also when it is popped in the place of a batch message that
+// is gone.
+func TestSettleLeavesOthersAlone(t *testing.T) {
+	tests := []struct {
+		what string
+		gone bool // the oldest message of the batch is no longer there
+		want int  // messages found
+	}{
+		{"whole batch there", false, 2},
+		{"a batch message gone", true, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.what, func(t *testing.T) {
+			q := scriptQueue(t, "a", "b")
+			ctx := context.Background()
+			c := testConsumer(t, q)
+			if err := c.take(ctx); err != nil || len(c.raw) != 2 {
+				t.Fatalf("take = %d messages, %v; want 2", len(c.raw), err)
+			}
+			if tt.gone {
+				q.rdb.RPop(ctx, c.proc)
+			}
+			q.rdb.LPush(ctx, c.proc, Encode(NewID(), []byte("late")))
+			found, err := run(ctx, q.rdb, settleScript, c.settleKeys, c.settleArgs([]string{"a", "a"})...).Int()
+			if err != nil || found != tt.want {
+				t.Fatalf("settle = %d, %v; want %d found", found, err, tt.want)
+			}
+			if got := list(t, q, c.proc) + list(t, q, q.keys.Ready); got != "[late][]" {
+				t.Fatalf("processing list, ready list = %s; want [late][]", got)
+			}
+		})
+	}
+}
+
+// Batches larger than a Lua script can unpack into one command (8,000
+// values) are taken and settled whole, in order, their failures counted
+// and then forgotten.
+func TestBatchesBeyondLuaStack(t *testing.T) {
+	const n = 10_000
+	q := scriptQueue(t)
+	q.opts.Prefetch = n
+	ctx := context.Background()
+	msgs := make([][]byte, n)
+	for i := range msgs {
+		msgs[i] = []byte(strconv.Itoa(i))
+	}
+	if _, err := q.Push(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	c := testConsumer(t, q)
+	ops := func(op string) []string { return slices.Repeat([]string{op}, n) }
+	for _, step := range []struct {
+		op       string
+		failures int    // each message's failures as taken
+		next     string // the next message to take after the settle
+	}{
+		{"r", 0, "0"},    // returned: the oldest is next again
+		{"n", 0, "9999"}, // nacked: pushed back newest first
+		{"a", 1, ""},
+	} {
+		if err := c.take(ctx); err != nil || len(c.raw) != n {
+			t.Fatalf("take = %d messages, %v; want %d", len(c.raw), err, n)
+		}
+		for i, m := range c.taken {
+			if m.Attempt != step.failures+1 {
+				t.Fatalf("before %s: message %d has attempt %d; want %d", step.op, i, m.Attempt, step.failures+1)
+			}
+		}
+		found, err := run(ctx, q.rdb, settleScript, c.settleKeys, c.settleArgs(ops(step.op))...).Int()
+		if err != nil || found != n {
+			t.Fatalf("settle %s = %d, %v; want %d found", step.op, found, err, n)
+		}
+		next, err := q.rdb.LIndex(ctx, q.keys.Ready, -1).Result()
+		if err == redis.Nil {
+			next, err = "", nil
+		}
+		if _, b, _ := Decode([]byte(next)); err != nil || string(b) != step.next {
+			t.Fatalf("after settle %s: next ready message %q, %v; want %q", step.op, b, err, step.next)
+		}
+	}
+	if n, err := q.rdb.Exists(ctx, q.keys.Attempts, c.proc, q.keys.Ready).Result(); err != nil || n != 0 {
+		t.Fatalf("after acking everything: %d of attempts, processing and ready lists exist, %v; want none", n, err)
 	}
 }
 
@@ -172,10 +258,12 @@ func TestDrainSettleRepeated(t *testing.T) {
 	}
 }
 
-// A take that returns only messages an earlier call moved still writes
-// (an LMOVE of the list onto itself, changing nothing), so that the WAIT
-// after it counts replicas that have those moves, whichever connection
-// made them; a take that returns nothing writes nothing.
+// A take followed by a WAIT writes whenever it returns something: the
+// LPUSH of what it moved, or, when it returns only messages an earlier call
+// moved, an LMOVE of the list onto itself that changes nothing, so that the
+// WAIT counts replicas that have those moves, whichever connection made
+// them. A take that returns nothing writes nothing, and neither does one of
+// held messages that no WAIT follows.
 func TestTakesWriteWhatTheyReturn(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{}) // its own: commandstats are per server
 	rdb := srv.Client(t)
@@ -184,19 +272,15 @@ func TestTakesWriteWhatTheyReturn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lmoves := func() int {
+	writes := func() int64 {
 		t.Helper()
-		info, err := rdb.Info(ctx, "commandstats").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int
-		if _, rest, ok := strings.Cut(info, "cmdstat_lmove:calls="); ok {
-			fmt.Sscan(strings.SplitN(rest, ",", 2)[0], &n)
-		}
-		return n
+		c := commandStats(t, rdb)
+		return c["lpush"] + c["lmove"]
 	}
 	c := testConsumer(t, q)
+	take := func(wait bool) func() error {
+		return func() error { return run(ctx, rdb, takeScript, c.takeKeys, c.takeArgs(wait)...).Err() }
+	}
 	l, err := lease.TryAcquire(ctx, rdb, drainLease, time.Minute, lease.Options{KeyPrefix: q.keys.LeasePrefix})
 	if err != nil {
 		t.Fatal(err)
@@ -208,10 +292,12 @@ func TestTakesWriteWhatTheyReturn(t *testing.T) {
 		what   string
 		push   int
 		take   func() error
-		lmoves int // LMOVE calls the take makes
+		writes int64 // LPUSH and LMOVE calls the take makes
 	}{
-		{"take moving one", 1, func() error { return c.take(ctx) }, 2}, // one move, one LMOVE of nil
-		{"take of the held one", 0, func() error { return c.take(ctx) }, 2},
+		{"take of nothing", 0, take(true), 0},
+		{"take moving one", 1, take(true), 1},
+		{"take of the held one", 0, take(true), 1},
+		{"take of the held one, no WAIT", 0, take(false), 0},
 		{"drain take moving one", 1, drainTake, 1},
 		{"drain take of the held one", 0, drainTake, 1},
 	}
@@ -221,12 +307,12 @@ func TestTakesWriteWhatTheyReturn(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		before := lmoves()
+		before := writes()
 		if err := tt.take(); err != nil {
 			t.Fatalf("%s: %v", tt.what, err)
 		}
-		if got := lmoves() - before; got != tt.lmoves {
-			t.Errorf("%s: %d LMOVE calls; want %d", tt.what, got, tt.lmoves)
+		if got := writes() - before; got != tt.writes {
+			t.Errorf("%s: %d LPUSH and LMOVE calls; want %d", tt.what, got, tt.writes)
 		}
 	}
 	if got := list(t, q, c.proc) + list(t, q, q.keys.Drain); got != "[m][m]" {

@@ -54,6 +54,7 @@ func TestWirePerMessage(t *testing.T) {
 type wire struct {
 	msgs   int
 	sent   atomic.Int64
+	trips  atomic.Int64 // round trips: commands sent alone, and pipelines
 	mu     sync.Mutex
 	count  map[string]int64 // guarded by mu
 	bytes  map[string]int64 // guarded by mu
@@ -135,6 +136,7 @@ func (w *wire) DialHook(next redis.DialHook) redis.DialHook {
 
 func (w *wire) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		w.trips.Add(1)
 		w.add(cmd)
 		return next(ctx, cmd)
 	}
@@ -142,6 +144,7 @@ func (w *wire) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (w *wire) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		w.trips.Add(1)
 		for _, c := range cmds {
 			w.add(c)
 		}
