@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/abacus-go/abacus/internal/invalid"
 	"github.com/abacus-go/abacus/lease"
 )
 
@@ -44,7 +45,7 @@ var errLeaseLost = errors.New("queue: consumer lease lost")
 // Options.Replicas): its messages are not handled until one is.
 func (q *Queue) Consume(ctx context.Context, h Handler) error {
 	if h == nil {
-		return &InvalidError{Field: "handler", Value: nil, Reason: "must not be nil"}
+		return invalid.New(ErrInvalid, "handler", nil, "must not be nil")
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { q.reclaimLoop(ctx) })

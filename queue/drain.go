@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/abacus-go/abacus/internal/invalid"
 	"github.com/abacus-go/abacus/lease"
 )
 
@@ -38,7 +39,7 @@ const drainLease = "drain"
 // Consume are not in Drain's order.
 func (q *Queue) Drain(ctx context.Context, h Handler) error {
 	if h == nil {
-		return &InvalidError{Field: "handler", Value: nil, Reason: "must not be nil"}
+		return invalid.New(ErrInvalid, "handler", nil, "must not be nil")
 	}
 	l, err := lease.Acquire(ctx, q.rdb, drainLease, q.opts.LeaseTTL, q.leaseOptions(0))
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // ErrInvalid is wrapped by every [*InvalidError]: an empty or malformed
@@ -64,31 +66,11 @@ func (e *ReplicationError) Error() string {
 // Unwrap returns [ErrNotReplicated].
 func (e *ReplicationError) Unwrap() error { return ErrNotReplicated }
 
-// InvalidError describes one bad argument or Options field. It wraps
-// [ErrInvalid].
-type InvalidError struct {
-	// Field names the argument or Options field, e.g. "name" or
-	// "Options.LeaseTTL".
-	Field string
-	// Value is the rejected value.
-	Value any
-	// Reason says what a valid value looks like.
-	Reason string
-}
-
-// Error implements error.
-func (e *InvalidError) Error() string {
-	if s, ok := e.Value.(string); ok {
-		if len(s) > 40 {
-			s = s[:40] + "…"
-		}
-		return fmt.Sprintf("queue: invalid %s %q: %s", e.Field, s, e.Reason)
-	}
-	return fmt.Sprintf("queue: invalid %s %v: %s", e.Field, e.Value, e.Reason)
-}
-
-// Unwrap returns [ErrInvalid].
-func (e *InvalidError) Unwrap() error { return ErrInvalid }
+// InvalidError reports an invalid argument or Options field: Field names
+// it ("name", "Options.Prefetch"), Value is what was given and Reason says
+// what a valid value looks like. It wraps ErrInvalid and is the same type
+// as every abacus package's InvalidError.
+type InvalidError = invalid.Error
 
 // SizeError reports a message body over the size limit. Push returns it
 // before sending anything: no message of that call is pushed.
@@ -111,7 +93,6 @@ func (e *SizeError) Error() string {
 func (e *SizeError) Unwrap() error { return ErrTooLarge }
 
 var (
-	_ error = (*InvalidError)(nil)
 	_ error = (*SizeError)(nil)
 	_ error = (*ReplicationError)(nil)
 )

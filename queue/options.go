@@ -5,14 +5,17 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // DefaultPrefix is the key prefix used when Options.Prefix is empty: queue
 // "jobs" keeps its ready list at "abacus:queue:{jobs}:ready".
 const DefaultPrefix = "abacus:queue:"
 
-// MaxNameLen is the longest queue name accepted, in bytes.
-const MaxNameLen = 256
+// MaxNameLen is the longest queue name accepted, in bytes: the same for
+// every abacus name.
+const MaxNameLen = invalid.MaxNameLen
 
 // Defaults applied to zero Options fields.
 const (
@@ -121,13 +124,13 @@ type Options struct {
 	// Redis errors that are retried, the reclaimer) from the goroutine that
 	// met them. Default: dropped.
 	OnError func(error)
-
-	// Now is the clock for lease deadlines. Default time.Now.
-	Now func() time.Time
 }
 
 // resolve validates o and returns a copy with defaults applied.
 func (o Options) resolve() (Options, error) {
+	if err := invalid.NonNegative(ErrInvalid, "Options", o, "Replicas"); err != nil {
+		return o, err
+	}
 	type intField struct {
 		name string
 		v    *int
@@ -140,15 +143,12 @@ func (o Options) resolve() (Options, error) {
 		{"Options.Concurrency", &o.Concurrency, 1},
 		{"Options.MaxAttempts", &o.MaxAttempts, DefaultMaxAttempts},
 	} {
-		if *f.v < 0 {
-			return o, &InvalidError{Field: f.name, Value: *f.v, Reason: "must not be negative"}
-		}
 		if *f.v == 0 {
 			*f.v = f.def
 		}
 	}
 	if o.MaxMessageBytes > MaxMessageBytesLimit {
-		return o, &InvalidError{Field: "Options.MaxMessageBytes", Value: o.MaxMessageBytes, Reason: "over MaxMessageBytesLimit"}
+		return o, invalid.New(ErrInvalid, "Options.MaxMessageBytes", o.MaxMessageBytes, "over MaxMessageBytesLimit")
 	}
 	type durField struct {
 		name string
@@ -162,9 +162,6 @@ func (o Options) resolve() (Options, error) {
 		{"Options.ReclaimInterval", &o.ReclaimInterval, o.LeaseTTL / 2, time.Millisecond},
 		{"Options.RetireAfter", &o.RetireAfter, DefaultRetireAfter, time.Millisecond},
 	} {
-		if *f.v < 0 {
-			return o, &InvalidError{Field: f.name, Value: *f.v, Reason: "must not be negative"}
-		}
 		if *f.v == 0 {
 			*f.v = f.def
 			if f.name == "Options.ReclaimInterval" {
@@ -172,20 +169,17 @@ func (o Options) resolve() (Options, error) {
 			}
 		}
 		if *f.v < f.min {
-			return o, &InvalidError{Field: f.name, Value: *f.v, Reason: "must be at least " + f.min.String()}
+			return o, invalid.New(ErrInvalid, f.name, *f.v, "must be at least "+f.min.String())
 		}
 	}
 	if o.RetireAfter <= o.BlockTimeout {
-		return o, &InvalidError{Field: "Options.RetireAfter", Value: o.RetireAfter, Reason: "must exceed BlockTimeout"}
+		return o, invalid.New(ErrInvalid, "Options.RetireAfter", o.RetireAfter, "must exceed BlockTimeout")
 	}
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
 	if strings.ContainsAny(o.Prefix, "{}") {
-		return o, &InvalidError{Field: "Options.Prefix", Value: o.Prefix, Reason: "must not contain '{' or '}'"}
-	}
-	if o.Now == nil {
-		o.Now = time.Now
+		return o, invalid.New(ErrInvalid, "Options.Prefix", o.Prefix, "must not contain '{' or '}'")
 	}
 	return o, nil
 }
@@ -201,32 +195,29 @@ func (o Options) withClient(rdb redis.UniversalClient) (Options, error) {
 		rt = c.Options().ReadTimeout
 	}
 	switch {
-	case o.ReplicaTimeout < 0:
-		return o, &InvalidError{Field: "Options.ReplicaTimeout", Value: o.ReplicaTimeout, Reason: "must not be negative"}
 	case o.ReplicaTimeout == 0:
 		o.ReplicaTimeout = DefaultReplicaTimeout
 		if rt > 0 {
 			o.ReplicaTimeout = max(min(o.ReplicaTimeout, rt/2), time.Millisecond)
 		}
 	case o.ReplicaTimeout < time.Millisecond:
-		return o, &InvalidError{Field: "Options.ReplicaTimeout", Value: o.ReplicaTimeout, Reason: "must be at least 1ms"}
+		return o, invalid.New(ErrInvalid, "Options.ReplicaTimeout", o.ReplicaTimeout, "must be at least 1ms")
 	}
 	if o.Replicas >= 0 && rt > 0 && o.ReplicaTimeout >= rt {
-		return o, &InvalidError{Field: "Options.ReplicaTimeout", Value: o.ReplicaTimeout,
-			Reason: "must be below the client's ReadTimeout (" + rt.String() + ")"}
+		return o, invalid.New(ErrInvalid, "Options.ReplicaTimeout", o.ReplicaTimeout,
+			"must be below the client's ReadTimeout ("+rt.String()+")")
 	}
 	return o, nil
 }
 
 // checkName validates a queue name.
 func checkName(name string) error {
+	if err := invalid.Name(ErrInvalid, "name", name); err != nil {
+		return err
+	}
 	switch {
-	case name == "":
-		return &InvalidError{Field: "name", Value: name, Reason: "must not be empty"}
-	case len(name) > MaxNameLen:
-		return &InvalidError{Field: "name", Value: name, Reason: "longer than MaxNameLen bytes"}
 	case strings.ContainsAny(name, "{}"):
-		return &InvalidError{Field: "name", Value: name, Reason: "must not contain '{' or '}' (it becomes the hash tag)"}
+		return invalid.New(ErrInvalid, "name", name, "must not contain '{' or '}' (it becomes the hash tag)")
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // Push appends msgs to the queue, each under a new random ID, and returns
@@ -48,7 +50,7 @@ func (q *Queue) Push(ctx context.Context, msgs ...[]byte) ([]ID, error) {
 // and otherwise what Push returns, without the IDs.
 func (q *Queue) PushWithIDs(ctx context.Context, ids []ID, msgs ...[]byte) error {
 	if len(ids) != len(msgs) {
-		return &InvalidError{Field: "ids", Value: len(ids), Reason: fmt.Sprintf("need one ID per message (%d)", len(msgs))}
+		return invalid.New(ErrInvalid, "ids", len(ids), fmt.Sprintf("need one ID per message (%d)", len(msgs)))
 	}
 	if err := q.checkSizes(msgs); err != nil || len(msgs) == 0 {
 		return err

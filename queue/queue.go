@@ -6,6 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/abacus-go/abacus/internal/invalid"
 	"github.com/abacus-go/abacus/internal/replicas"
 )
 
@@ -69,12 +70,12 @@ func (k Keys) Processing(consumer string) string { return k.proc + consumer }
 
 // New returns the queue called name, kept in Redis through rdb (a
 // *redis.Client, *redis.ClusterClient or failover client). It does no I/O.
-// It returns an [*InvalidError] for a nil client, an empty name, a name
+// It returns an [*InvalidError] for a nil client or a *redis.Ring, an empty name, a name
 // with '{' or '}', or a bad Options field (including a ReplicaTimeout not
 // below the client's ReadTimeout).
 func New(rdb redis.UniversalClient, name string, opts Options) (*Queue, error) {
-	if rdb == nil {
-		return nil, &InvalidError{Field: "rdb", Value: nil, Reason: "must not be nil"}
+	if err := invalid.Client(ErrInvalid, rdb); err != nil {
+		return nil, err
 	}
 	if err := checkName(name); err != nil {
 		return nil, err
