@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/internal/replicas"
+	"github.com/abacus-go/abacus/internal/script"
 )
 
 // replication makes a lease's writes (acquisition, refresh) count only once
@@ -90,36 +91,18 @@ func guardArg(guard bool) string {
 	return "0"
 }
 
-// writeAndWait pipelines s and WAIT want timeout on one connection to the
-// master of key (replicas.Pipeline): WAIT counts the replicas that have
-// every write made before it on its own connection. A script the server
-// has not cached costs a second pipeline, with EVAL. A reply above 0 with
-// an error means the script wrote and WAIT failed.
+// writeAndWait runs s followed by WAIT want on one connection to the
+// master of key (script.RunWait). A reply above 0 with an error means the
+// script wrote and WAIT failed.
 func writeAndWait(ctx context.Context, rdb redis.UniversalClient, key string, s *redis.Script,
 	keys []string, args []any, want int, timeout time.Duration) (reply, acked int64, rts int, err error) {
-	for _, eval := range []bool{false, true} {
-		pipe, err := replicas.Pipeline(ctx, rdb, key)
-		if err != nil {
-			return 0, 0, rts, err
-		}
-		var ev *redis.Cmd
-		if eval {
-			ev = s.Eval(ctx, pipe, keys, args...)
-		} else {
-			ev = s.EvalSha(ctx, pipe, keys, args...)
-		}
-		// WAIT's timeout 0 would mean "forever": send at least 1ms.
-		wait := pipe.Do(ctx, "WAIT", want, max(timeout.Milliseconds(), 1))
-		_, _ = pipe.Exec(ctx) // errors are read per command below
-		rts++
-		if !eval && isNoScript(ev.Err()) {
-			continue
-		}
-		if reply, err = ev.Int64(); err != nil || reply <= 0 {
-			return reply, 0, rts, err
-		}
-		acked, err = wait.Int64()
-		return reply, acked, rts, err
+	cmd, n, rts, err := script.RunWait(ctx, rdb, key, want, timeout, s, keys, args...)
+	if cmd == nil {
+		return 0, 0, rts, err
 	}
-	panic("unreachable")
+	reply, cerr := cmd.Int64()
+	if cerr != nil || reply <= 0 {
+		return reply, 0, rts, cerr
+	}
+	return reply, int64(n), rts, err
 }

@@ -2,9 +2,10 @@ package lease
 
 import (
 	"context"
-	"errors"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/script"
 )
 
 // replicatedLua defines replicated(), the check a write script makes
@@ -84,18 +85,10 @@ end
 return -3
 `)
 
-// runScript runs s with EVALSHA, falling back to EVAL when the server has
-// not cached it (a new or restarted node). It returns the integer reply and
-// how many round trips it took (1, or 2 on a cache miss).
+// runScript runs s (script.Run) and returns its integer reply and the
+// round trips it took.
 func runScript(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) (int64, int, error) {
-	n, err := s.EvalSha(ctx, rdb, keys, args...).Int64()
-	if !isNoScript(err) {
-		return n, 1, err
-	}
-	n, err = s.Eval(ctx, rdb, keys, args...).Int64()
-	return n, 2, err
-}
-
-func isNoScript(err error) bool {
-	return err != nil && (errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT"))
+	cmd, rts := script.Run(ctx, rdb, s, keys, args...)
+	n, err := cmd.Int64()
+	return n, rts, err
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/internal/replicas"
+	"github.com/abacus-go/abacus/internal/script"
 )
 
 // Where the queue WAITs, and why (see also the package doc): WAIT returns
@@ -51,30 +52,17 @@ func (q *Queue) pipeline(ctx context.Context) (redis.Pipeliner, error) {
 }
 
 // runWait runs s like run, followed by WAIT want (want > 0) on the same
-// connection, and returns the script's reply and the replicas that
-// acknowledged. The script's own errors are in its reply.
+// connection (script.RunWait), and returns the script's reply and the
+// replicas that acknowledged. The script's own errors are in its reply.
 func (q *Queue) runWait(ctx context.Context, want int, s *redis.Script, keys []string, args ...any) (*redis.Cmd, int, error) {
-	for _, eval := range []bool{false, true} {
-		pipe, err := q.pipeline(ctx)
-		if err != nil {
-			return nil, 0, err
-		}
-		var cmd *redis.Cmd
-		if eval {
-			cmd = s.Eval(ctx, pipe, keys, args...)
-		} else {
-			cmd = s.EvalSha(ctx, pipe, keys, args...)
-		}
-		acked, err := q.execWait(ctx, pipe, want)
-		if !eval && cmd.Err() != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
-			continue // nothing ran; send the body this time
-		}
-		if cmd.Err() != nil {
-			return cmd, 0, nil
-		}
-		return cmd, acked, err
+	cmd, acked, _, err := script.RunWait(ctx, q.rdb, q.keys.Ready, want, q.opts.ReplicaTimeout, s, keys, args...)
+	if err != nil {
+		q.reloadOnError(err)
 	}
-	panic("unreachable")
+	if cmd != nil && cmd.Err() != nil {
+		q.reloadOnError(cmd.Err()) // it ignores the script's own replies
+	}
+	return cmd, acked, err
 }
 
 // reloadOnError makes a cluster client refresh its slot map after a

@@ -4,6 +4,8 @@ import (
 	"context"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/script"
 )
 
 // Every script touches only keys of one queue, all hash-tagged {name}, so
@@ -274,8 +276,9 @@ if op == 'd' then redis.call('LPUSH', KEYS[4], m) end
 return 1
 `)
 
-// run runs s with EVALSHA, falling back to EVAL when the server has not
+// run runs s (script.Run): EVALSHA, and EVAL when the server has not
 // cached it (a new or restarted node).
 func run(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) *redis.Cmd {
-	return s.Run(ctx, rdb, keys, args...)
+	cmd, _ := script.Run(ctx, rdb, s, keys, args...)
+	return cmd
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/abacus-go/abacus/engine"
 	"github.com/abacus-go/abacus/internal/invalid"
+	"github.com/abacus-go/abacus/internal/script"
 	"github.com/abacus-go/abacus/lease"
 	"github.com/abacus-go/abacus/queue"
 )
@@ -248,7 +249,8 @@ func (r *Rollup) finalize(ctx context.Context, member string) error {
 	}
 	key := r.e.Key(r.group.counterName(name, size, start))
 	marker := key + ":final"
-	s, err := finalizeScript.Run(ctx, rdb, []string{r.group.pending, key, marker}, member, r.opts.Retention.Milliseconds()).Text()
+	cmd, _ := script.Run(ctx, rdb, finalizeScript, []string{r.group.pending, key, marker}, member, r.opts.Retention.Milliseconds())
+	s, err := cmd.Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil
@@ -266,8 +268,8 @@ func (r *Rollup) finalize(ctx context.Context, member string) error {
 	if err := r.q.PushWithIDs(ctx, []queue.ID{MessageID(name, start, size)}, body); err != nil {
 		return fmt.Errorf("window: publish %s: %w", member, err)
 	}
-	if err := publishedScript.Run(ctx, rdb, []string{r.group.pending, marker}, member).Err(); err != nil {
-		return fmt.Errorf("window: mark %s published: %w", member, err)
+	if cmd, _ := script.Run(ctx, rdb, publishedScript, []string{r.group.pending, marker}, member); cmd.Err() != nil {
+		return fmt.Errorf("window: mark %s published: %w", member, cmd.Err())
 	}
 	r.finalized.Add(1)
 	return nil
