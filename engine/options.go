@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/abacus-go/abacus/flush"
@@ -72,6 +73,13 @@ type Options struct {
 	// the engine's upkeep (an eviction policy that can evict abacus'
 	// state, a failed collection of stale writer records).
 	OnError func(error)
+	// Logger, when not nil, receives the engine's lifecycle events: flushes
+	// failing and backing off, and recovering (with the outage's length);
+	// replicas seen, so that flushes start to WAIT; regressions and lost
+	// batches (a failover or restart lost writes); stale writer records
+	// collected; an eviction policy that can evict abacus' state. Errors
+	// also go to OnError; the log is for the operator. Default none.
+	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }

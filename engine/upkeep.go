@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"time"
 
@@ -50,6 +51,7 @@ func (e *Engine) runUpkeep(ctx context.Context) {
 		case err.Error() != reported:
 			reported = err.Error()
 			e.report(err)
+			e.log(slog.LevelWarn, "redis may evict abacus' state", "err", err)
 		}
 		// Jitter keeps engines started together from contending at once.
 		// The first collection waits a period too: it scans the keyspace,
@@ -100,6 +102,16 @@ func (e *Engine) collectRecords(ctx context.Context) {
 		e.report(fmt.Errorf("engine: collect writer records: %w", err))
 	}
 	e.recordsCollected.Add(uint64(got.Deleted))
+	if got.Deleted > 0 {
+		e.log(slog.LevelInfo, "stale writer records collected", "deleted", got.Deleted, "idle_for", e.opts.RecordTTL)
+	}
+}
+
+// log sends a lifecycle event to Options.Logger, if any.
+func (e *Engine) log(level slog.Level, msg string, args ...any) {
+	if e.opts.Logger != nil {
+		e.opts.Logger.Log(context.Background(), level, msg, args...)
+	}
 }
 
 func (e *Engine) report(err error) {
