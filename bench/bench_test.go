@@ -117,7 +117,7 @@ func TestCompareTable(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
-	for _, bad := range []string{"goal", "met", "issue", "MISMATCH", "error:"} {
+	for _, bad := range []string{"goal", "not met", "issue", "mismatch", "error:"} {
 		if strings.Contains(strings.ToLower(out), strings.ToLower(bad)) {
 			t.Errorf("table contains %q:\n%s", bad, out)
 		}

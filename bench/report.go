@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/abacus-go/abacus/bench/internal/numfmt"
 	"github.com/abacus-go/abacus/bench/internal/target"
 )
 
@@ -120,7 +121,7 @@ func writeStaleness(w io.Writer, rep *Report) {
 				"flushes completed, the end of the row (its final Close) cut the staleness short.\n",
 				rep.Config.FlushIntervalMS, r.Goroutines, where)
 		}
-		ms := func(v float64) string { return thousands(v) + " ms" }
+		ms := func(v float64) string { return numfmt.Thousands(v) + " ms" }
 		fmt.Fprintf(w, "%-*s max staleness %s (%s–%s); flushes %s (%s–%s) of %.0f due\n", nameW, r.Name+":",
 			ms(st.MaxMS.Median), ms(st.MaxMS.Min), ms(st.MaxMS.Max),
 			strconv.FormatFloat(st.Flushes.Median, 'f', -1, 64), strconv.FormatFloat(st.Flushes.Min, 'f', -1, 64),
@@ -135,7 +136,7 @@ func ratio(r float64) string {
 	case r < 10:
 		return strconv.FormatFloat(r, 'f', 2, 64) + "×"
 	}
-	return thousands(r) + "×"
+	return numfmt.Thousands(r) + "×"
 }
 
 func opsPerCmd(r float64) string {
@@ -145,7 +146,7 @@ func opsPerCmd(r float64) string {
 	if r < 100 {
 		return strconv.FormatFloat(r, 'f', 2, 64)
 	}
-	return thousands(r)
+	return numfmt.Thousands(r)
 }
 
 // human formats a rate with thousands separators ("12,345,678").
@@ -153,19 +154,7 @@ func human(v float64) string {
 	if v < 10 {
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
-	return thousands(v)
-}
-
-func thousands(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return numfmt.Thousands(v)
 }
 
 // abbrev formats v with three significant digits and a k, M or G suffix

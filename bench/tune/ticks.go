@@ -3,10 +3,11 @@ package tune
 import (
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
+
+	"github.com/abacus-go/abacus/bench/internal/numfmt"
 )
 
 // logTicks marks a log axis at every integer multiple of each power of
@@ -65,15 +66,7 @@ func numberLabel(v float64) string {
 	if v < 1000 {
 		return strconv.FormatFloat(roundSig(v), 'f', -1, 64)
 	}
-	s := strconv.FormatFloat(math.Round(v), 'f', 0, 64)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
+	return numfmt.Thousands(v)
 }
 
 // durationLabel writes v milliseconds as a duration ("20ms", "5s").
