@@ -148,10 +148,13 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 			todo = append(todo, s)
 		}
 	}
+	runs := 0
 	for _, s := range todo {
 		res := Result{ID: s.id, Name: s.name, Group: s.group, Peer: s.peer, Goroutines: s.workers, Baseline: s.baseline}
 		if s.needsLua && !tg.Lua {
 			res.Skipped = "needs Lua scripts, which this Redis (the fake) does not run"
+		} else {
+			runs += cfg.rounds
 		}
 		rep.Results = append(rep.Results, res)
 	}
@@ -160,7 +163,7 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 	var keys []string
 	runID := token()[:8]
 	defer cleanup(admin, &keys, "abacus-bench:"+runID+":*")
-	prog := newProgress(os.Stderr, len(todo)*cfg.rounds, cfg.duration, cfg.quiet)
+	prog := newProgress(os.Stderr, runs, cfg.duration, cfg.quiet)
 	defer prog.done()
 	for round := 1; round <= cfg.rounds; round++ {
 		for i, s := range todo {
