@@ -124,10 +124,10 @@ func TestCompareTable(t *testing.T) {
 	}
 }
 
-// TestCompareFake runs the table where there is no Redis to use or spawn:
-// bench must fall back to the in-process fake, label its figures as such,
-// compare nothing, and still count exactly.
-func TestCompareFake(t *testing.T) {
+// TestCompareFallback runs the table where there is no Redis to use or
+// spawn: bench must fall back to a server in this process, label its
+// figures as in-process ones, compare nothing, and still count exactly.
+func TestCompareFallback(t *testing.T) {
 	t.Setenv("PATH", t.TempDir()) // no redis-server to spawn
 	t.Setenv("REDIS_URL", "")
 	out, _ := runBench(t, append([]string{"-only", "counter"}, short...)...)

@@ -40,7 +40,7 @@ type Report struct {
 	Config  ConfigInfo `json:"config"`
 	Results []Result   `json:"results"`
 	// Headline divides the engine by the fastest alternative and by one
-	// INCR per event; empty on the in-process fake.
+	// INCR per event; empty on an in-process server.
 	Headline []RatioLine `json:"headline"`
 }
 
@@ -86,7 +86,7 @@ type Result struct {
 	RedisCommandsPerSec Spread  `json:"redis_commands_per_sec"`
 	OpsPerCommand       float64 `json:"ops_per_command"` // 0 when no command was seen
 	// Ratio is ops/s over the baseline's in the same round; null on the
-	// in-process fake or when unknown.
+	// in-process server or when unknown.
 	Ratio *Spread `json:"ratio"`
 	// Staleness is the engine's record of its flushing (engine rows only).
 	Staleness *Staleness `json:"staleness,omitempty"`
@@ -184,9 +184,13 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 			res.Rounds = append(res.Rounds, rd)
 		}
 	}
-	rep.summarize(tg.Kind != target.Fake)
+	rep.summarize(remote(tg.Kind))
 	return rep, nil
 }
+
+// remote reports whether a target of kind k is a Redis server of its own,
+// whose round trips leave this process; only its figures are compared.
+func remote(k target.Kind) bool { return k == target.URL || k == target.Spawned }
 
 // measure runs s once and adds the server's command count.
 func measure(r *row, s scenario, admin *redis.Client) (Round, error) {

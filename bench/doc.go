@@ -22,7 +22,7 @@
 // total equals what was counted. The headline divides the engine by the
 // fastest alternative and by INCR per event, round by round; engine rows
 // also report the staleness the engine observed (Stats.MaxStaleness). On
-// the in-process fake nothing is compared.
+// a server in this process (the fallback) nothing is compared.
 // Redis commands per second come from the server (INFO commandstats
 // deltas). With -json the report is JSON; its schema is documented in
 // README.md next to this file and identified by the "schema" field

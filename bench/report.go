@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/abacus-go/abacus/bench/internal/numfmt"
-	"github.com/abacus-go/abacus/bench/internal/target"
 )
 
 // writeJSON writes rep as indented JSON.
@@ -20,15 +19,15 @@ func writeJSON(w io.Writer, rep *Report) error {
 
 // writeTable writes rep for people.
 func writeTable(w io.Writer, rep *Report) error {
-	fake := rep.Redis.Kind == target.Fake
+	inProcess := !remote(rep.Redis.Kind)
 	fmt.Fprintf(w, "Redis: %s\n", rep.Redis.Banner)
 	fmt.Fprintf(w, "Host:  %s %s/%s, %d CPUs, GOMAXPROCS %d; %d goroutines, flush interval %gms\n",
 		rep.Host.GoVersion, rep.Host.OS, rep.Host.Arch, rep.Host.NumCPU, rep.Host.GOMAXPROCS,
 		rep.Config.Concurrency, rep.Config.FlushIntervalMS)
 	fmt.Fprintf(w, "Rows:  %d interleaved rounds of %gs per row; ops/s is the median, min–max its range over the rounds\n",
 		rep.Config.Rounds, rep.Config.DurationSeconds)
-	if fake {
-		fmt.Fprintln(w, "IN-PROCESS figures: the fake Redis runs inside this process, on the same CPUs, and its round\n"+
+	if inProcess {
+		fmt.Fprintln(w, "IN-PROCESS figures: the server runs inside this process, on the same CPUs, and its round\n"+
 			"trips never leave it; they are not Redis' figures, so nothing is compared (no ratios).")
 	}
 	fmt.Fprintln(w)
@@ -71,7 +70,7 @@ The engine rows add in memory and write each dirty counter's delta once per flus
 counter rows send one INCR per event. "total exact": in every round, Redis held exactly the number
 of events counted.
 `)
-	if !fake {
+	if !inProcess {
 		fmt.Fprint(w, `ratio: ops/s over the baseline's in the same round, median over the rounds (counters and serial:
 naive INCR from the pool; leases: raw SET NX; queues: naive LPUSH + RPOP).
 `)
@@ -112,8 +111,8 @@ func writeStaleness(w io.Writer, rep *Report) {
 		if first {
 			first = false
 			where := ""
-			if rep.Redis.Kind == target.Fake {
-				where = ", IN-PROCESS fake"
+			if !remote(rep.Redis.Kind) {
+				where = ", IN-PROCESS server"
 			}
 			fmt.Fprintf(w, "\nStaleness at flush interval %gms with %d goroutines that never block%s: the engine's own\n"+
 				"record (Stats.MaxStaleness) of the longest time from the drain a delta just missed to Redis\n"+
