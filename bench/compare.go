@@ -176,7 +176,7 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 			}
 			prog.start(fmt.Sprintf("round %d/%d: %s", round, cfg.rounds, s.name))
 			ns := fmt.Sprintf("abacus-bench:%s:%s:%d:", runID, s.id, round)
-			r := &row{ctx: ctx, cfg: cfg, ns: ns, prog: prog, lua: tg.Lua, open: tg.Client, keys: &keys}
+			r := &row{ctx: ctx, cfg: cfg, ns: ns, prog: prog, lua: tg.Lua, remote: remote(tg.Kind), open: tg.Client, keys: &keys}
 			rd, err := measure(r, s, admin)
 			if err != nil && ctx.Err() != nil {
 				return rep, ctx.Err()
