@@ -176,12 +176,16 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 			}
 			prog.start(fmt.Sprintf("round %d/%d: %s", round, cfg.rounds, s.name))
 			ns := fmt.Sprintf("abacus-bench:%s:%s:%d:", runID, s.id, round)
-			r := &row{ctx: ctx, cfg: cfg, ns: ns, prog: prog, lua: tg.Lua, remote: remote(tg.Kind), open: tg.Client, keys: &keys}
+			r := &row{ctx: ctx, cfg: cfg, ns: ns, prog: prog, lua: tg.Lua, open: tg.Client, keys: &keys}
 			rd, err := measure(r, s, admin)
 			if err != nil && ctx.Err() != nil {
 				return rep, ctx.Err()
 			}
 			res.Rounds = append(res.Rounds, rd)
+			// Every round writes its own keys: drop the row's before the
+			// next, so that the keyspace does not grow with the rounds (an
+			// in-process server's commands slow down with it).
+			deleteKeys(ctx, admin, &keys)
 		}
 	}
 	rep.summarize(remote(tg.Kind))
@@ -341,6 +345,11 @@ func cleanup(rdb *redis.Client, keys *[]string, pattern string) {
 	if more, err := scanKeys(ctx, rdb, pattern); err == nil {
 		*keys = append(*keys, more...)
 	}
+	deleteKeys(ctx, rdb, keys)
+}
+
+// deleteKeys deletes keys and empties the list.
+func deleteKeys(ctx context.Context, rdb *redis.Client, keys *[]string) {
 	for k := *keys; len(k) > 0; {
 		n := min(len(k), 1000)
 		if err := rdb.Del(ctx, k[:n]...).Err(); err != nil {
@@ -349,6 +358,7 @@ func cleanup(rdb *redis.Client, keys *[]string, pattern string) {
 		}
 		k = k[n:]
 	}
+	*keys = (*keys)[:0]
 }
 
 func scanKeys(ctx context.Context, rdb *redis.Client, pattern string) ([]string, error) {

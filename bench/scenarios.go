@@ -46,11 +46,8 @@ type row struct {
 	ns   string // key prefix of this scenario
 	prog *progress
 	lua  bool // the server runs scripts
-	// remote: the server is one of its own (URL or spawned), not running
-	// in this process
-	remote bool
-	open   func(poolSize int) *redis.Client
-	keys   *[]string // keys to delete when the comparison ends
+	open func(poolSize int) *redis.Client
+	keys *[]string // keys to delete once the row has run
 }
 
 func (r *row) hammer(n int, op func(g int) (int64, error)) (int64, time.Duration, error) {
@@ -165,13 +162,9 @@ func engineInc(r *row, n int, mode flush.Mode) (outcome, error) {
 func engineAddNames(r *row, n int) (outcome, error) {
 	rdb := r.open(0)
 	defer rdb.Close()
-	// Exactly-once needs scripts; a server in this process that runs them
-	// does so in an interpreter, slowly enough over thousands of keys that
-	// Close times out and the server stays busy into the rows after. There
-	// the row measures the plain mode.
 	mode := flush.ExactlyOnce
-	if !r.lua || !r.remote {
-		mode = flush.AtLeastOnce
+	if !r.lua {
+		mode = flush.AtLeastOnce // the fake has no Lua
 	}
 	e, err := engine.New(rdb, engine.Options{Namespace: r.ns, Delivery: mode,
 		FlushInterval: r.cfg.flushInterval, WriterTTL: time.Minute})
