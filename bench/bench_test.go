@@ -13,7 +13,7 @@ import (
 
 // short keeps the rows tiny: these tests check the plumbing and the
 // report, never the figures.
-var short = []string{"-duration", "50ms", "-concurrency", "4", "-keys", "100", "-pipeline", "10", "-quiet"}
+var short = []string{"-duration", "50ms", "-rounds", "2", "-concurrency", "4", "-keys", "100", "-pipeline", "10", "-quiet"}
 
 func runBench(t *testing.T, args ...string) (stdout, stderr string) {
 	t.Helper()
@@ -25,7 +25,9 @@ func runBench(t *testing.T, args ...string) (stdout, stderr string) {
 }
 
 // TestCompareJSON checks that -json output parses, follows the documented
-// schema, and that every row ran with exact totals on a real Redis.
+// schema, that every row ran each round with exact totals on a real
+// Redis, and that the headline divides the engine by the fastest
+// alternative and by INCR per event.
 func TestCompareJSON(t *testing.T) {
 	rdb := redistest.Client(t)
 	out, _ := runBench(t, append([]string{"compare", "-json", "-redis", "redis://" + rdb.Options().Addr}, short...)...)
@@ -39,51 +41,109 @@ func TestCompareJSON(t *testing.T) {
 	if len(rep.Results) != len(scenarios(compareConfig{})) {
 		t.Fatalf("%d results; want one per scenario (%d)", len(rep.Results), len(scenarios(compareConfig{})))
 	}
+	byID := map[string]Result{}
 	for _, r := range rep.Results {
+		byID[r.ID] = r
 		if r.Error != "" || r.Skipped != "" {
 			t.Errorf("%s: error %q, skipped %q", r.ID, r.Error, r.Skipped)
 		}
-		if r.RedisCommands <= 0 || r.Group != "queue" && (r.Ops <= 0 || r.OpsPerSec <= 0) {
-			t.Errorf("%s: ops %d, ops/s %g, Redis commands %d; want all positive", r.ID, r.Ops, r.OpsPerSec, r.RedisCommands)
+		if len(r.Rounds) != 2 {
+			t.Errorf("%s: %d rounds; want 2", r.ID, len(r.Rounds))
+		}
+		for i, rd := range r.Rounds {
+			if rd.RedisCommands <= 0 || r.Group != "queue" && (rd.Ops <= 0 || rd.OpsPerSec <= 0) {
+				t.Errorf("%s round %d: ops %d, ops/s %g, Redis commands %d; want all positive", r.ID, i+1, rd.Ops, rd.OpsPerSec, rd.RedisCommands)
+			}
+		}
+		if s := r.OpsPerSec; s.Min > s.Median || s.Median > s.Max {
+			t.Errorf("%s: ops/s spread %+v is not ordered", r.ID, s)
 		}
 		if r.Verified != nil && !*r.Verified {
 			t.Errorf("%s: Redis total differs from what was added: %s", r.ID, r.Note)
+		}
+		if r.Ratio == nil {
+			t.Errorf("%s: no ratio to %s on a real Redis", r.ID, r.Baseline)
+		}
+	}
+	for _, id := range []string{"naive-incr-pool", "goredis-pipeline", "goredis-autopipeline", "rueidis-incr", "engine-exactly-once"} {
+		if r := byID[id]; r.Verified == nil || !*r.Verified {
+			t.Errorf("%s: total not checked exact (verified %v)", id, r.Verified)
+		}
+	}
+	if st := byID["engine-exactly-once"].Staleness; st == nil || st.MaxMS.Median <= 0 {
+		t.Errorf("engine-exactly-once: staleness %+v; want the engine's record", st)
+	}
+	if len(rep.Headline) != 2 || !byID[rep.Headline[0].Over].Peer || rep.Headline[1].Over != "naive-incr-pool" {
+		t.Fatalf("headline %+v; want the engine over the fastest peer, then over naive-incr-pool", rep.Headline)
+	}
+	for _, r := range rep.Results {
+		if r.Peer && r.OpsPerSec.Median > byID[rep.Headline[0].Over].OpsPerSec.Median {
+			t.Errorf("headline divides by %s, but %s is faster", rep.Headline[0].Over, r.ID)
 		}
 	}
 	// The documented field names, read without the Go types.
 	var raw map[string]any
 	json.Unmarshal([]byte(out), &raw)
-	for _, k := range []string{"schema", "started", "redis", "host", "config", "results", "summary"} {
+	for _, k := range []string{"schema", "started", "redis", "host", "config", "results", "headline"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("JSON lacks top-level %q", k)
 		}
 	}
 	row := raw["results"].([]any)[0].(map[string]any)
-	for _, k := range []string{"id", "name", "group", "goroutines", "seconds", "ops", "ops_per_sec",
-		"redis_commands", "redis_commands_per_sec", "ops_per_command", "baseline", "ratio", "verified"} {
+	for _, k := range []string{"id", "name", "group", "peer", "goroutines", "baseline", "ops_per_sec",
+		"redis_commands_per_sec", "ops_per_command", "ratio", "verified", "rounds"} {
 		if _, ok := row[k]; !ok {
 			t.Errorf("JSON result lacks %q", k)
 		}
 	}
+	round := row["rounds"].([]any)[0].(map[string]any)
+	for _, k := range []string{"seconds", "ops", "ops_per_sec", "redis_commands", "verified"} {
+		if _, ok := round[k]; !ok {
+			t.Errorf("JSON round lacks %q", k)
+		}
+	}
 }
 
-// TestCompareInProcess runs the table on the embedded fallback that a
-// machine without redis-server gets: it must say so, and run every row,
-// exactly-once included, with exact totals.
-func TestCompareInProcess(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	t.Setenv("REDIS_URL", "")
-	out, stderr := runBench(t, append([]string{"-only", "counter"}, short...)...)
-	for _, want := range []string{"engine Counter.Inc, exactly-once", "engine Counter.Inc, at-least-once", "total exact", "naive INCR, pool of 4"} {
+// TestCompareTable checks the table a person reads on a real Redis: the
+// headline and the staleness record, and nothing that reads as a verdict
+// or points inside the project.
+func TestCompareTable(t *testing.T) {
+	rdb := redistest.Client(t)
+	out, _ := runBench(t, append([]string{"-redis", "redis://" + rdb.Options().Addr, "-only", "counter"}, short...)...)
+	for _, want := range []string{"over the fastest alternative (", "over one INCR per event (naive INCR, pool of 4)",
+		"rueidis INCR (auto-pipelined)", "go-redis AutoPipeline INCR", "go-redis Pipeline, 10 INCR per round trip",
+		"max staleness", "total exact"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "MISMATCH") || strings.Contains(out, "error:") || strings.Contains(out, "skipped") {
-		t.Errorf("table reports a failure or a skipped row:\n%s", out)
+	for _, bad := range []string{"goal", "not met", "issue", "mismatch", "error:"} {
+		if strings.Contains(strings.ToLower(out), strings.ToLower(bad)) {
+			t.Errorf("table contains %q:\n%s", bad, out)
+		}
 	}
+}
+
+// TestCompareFallback runs the table where there is no Redis to use or
+// spawn: bench must fall back to a server in this process, label its
+// figures as in-process ones, compare nothing, and still count exactly.
+func TestCompareFallback(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no redis-server to spawn
+	t.Setenv("REDIS_URL", "")
+	out, stderr := runBench(t, append([]string{"-only", "counter"}, short...)...)
 	if !strings.Contains(stderr, "IN-PROCESS miniredis") {
 		t.Errorf("stderr does not name the in-process server:\n%s", stderr)
+	}
+	for _, want := range []string{"IN-PROCESS figures", "engine Counter.Inc, exactly-once", "engine Counter.Inc, at-least-once", "total exact",
+		"naive INCR, pool of 4", "rueidis INCR (auto-pipelined)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, bad := range []string{"×", "over the fastest", "MISMATCH", "error:", "skipped"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("table contains %q:\n%s", bad, out)
+		}
 	}
 }
 

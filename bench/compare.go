@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +18,8 @@ import (
 
 // compareConfig holds the compare subcommand's flags.
 type compareConfig struct {
-	duration      time.Duration // per row
+	duration      time.Duration // per row and round
+	rounds        int
 	concurrency   int
 	pipeline      int
 	keys          int
@@ -26,17 +29,19 @@ type compareConfig struct {
 }
 
 // SchemaCompare identifies the JSON layout of a compare report; see doc.go.
-const SchemaCompare = "abacus.bench.compare/v1"
+const SchemaCompare = "abacus.bench.compare/v2"
 
 // Report is the result of a comparison, as printed with -json.
 type Report struct {
-	Schema  string      `json:"schema"`
-	Started time.Time   `json:"started"`
-	Redis   RedisInfo   `json:"redis"`
-	Host    HostInfo    `json:"host"`
-	Config  ConfigInfo  `json:"config"`
-	Results []Result    `json:"results"`
-	Summary []RatioLine `json:"summary"`
+	Schema  string     `json:"schema"`
+	Started time.Time  `json:"started"`
+	Redis   RedisInfo  `json:"redis"`
+	Host    HostInfo   `json:"host"`
+	Config  ConfigInfo `json:"config"`
+	Results []Result   `json:"results"`
+	// Headline divides the engine by the fastest alternative and by one
+	// INCR per event; empty on an in-process server.
+	Headline []RatioLine `json:"headline"`
 }
 
 // RedisInfo says which Redis the figures come from.
@@ -60,43 +65,73 @@ type HostInfo struct {
 // ConfigInfo echoes the flags that shape the figures.
 type ConfigInfo struct {
 	DurationSeconds float64 `json:"duration_seconds"`
+	Rounds          int     `json:"rounds"`
 	Concurrency     int     `json:"concurrency"`
 	Pipeline        int     `json:"pipeline"`
 	Keys            int     `json:"keys"`
 	FlushIntervalMS float64 `json:"flush_interval_ms"`
 }
 
-// Result is one row.
+// Result is one row: its rounds and their medians.
 type Result struct {
-	ID                  string  `json:"id"`
-	Name                string  `json:"name"`
-	Group               string  `json:"group"`
-	Goroutines          int     `json:"goroutines"`
-	Seconds             float64 `json:"seconds"`
-	Ops                 int64   `json:"ops"`
-	OpsPerSec           float64 `json:"ops_per_sec"`
-	RedisCommands       int64   `json:"redis_commands"`
-	RedisCommandsPerSec float64 `json:"redis_commands_per_sec"`
-	OpsPerCommand       float64 `json:"ops_per_command"`
-	Baseline            string  `json:"baseline"`
-	Ratio               float64 `json:"ratio"`
-	Verified            *bool   `json:"verified"`
-	Note                string  `json:"note,omitempty"`
-	Skipped             string  `json:"skipped,omitempty"`
-	Error               string  `json:"error,omitempty"`
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Group      string `json:"group"`
+	Peer       bool   `json:"peer"` // what a user would pick instead of abacus
+	Goroutines int    `json:"goroutines"`
+	Baseline   string `json:"baseline"`
+	// The figures below are medians over the rounds that ran without
+	// error, with their range.
+	OpsPerSec           Spread  `json:"ops_per_sec"`
+	RedisCommandsPerSec Spread  `json:"redis_commands_per_sec"`
+	OpsPerCommand       float64 `json:"ops_per_command"` // 0 when no command was seen
+	// Ratio is ops/s over the baseline's in the same round; null on the
+	// in-process server or when unknown.
+	Ratio *Spread `json:"ratio"`
+	// Staleness is the engine's record of its flushing (engine rows only).
+	Staleness *Staleness `json:"staleness,omitempty"`
+	Verified  *bool      `json:"verified"` // every round's Redis total was exact; null when not checked
+	Note      string     `json:"note,omitempty"`
+	Skipped   string     `json:"skipped,omitempty"`
+	Error     string     `json:"error,omitempty"`
+	Rounds    []Round    `json:"rounds"`
 }
 
-// RatioLine is a headline ratio with the goal the issues set for it.
+// Round is one measurement of a row.
+type Round struct {
+	Seconds       float64 `json:"seconds"`
+	Ops           int64   `json:"ops"`
+	OpsPerSec     float64 `json:"ops_per_sec"`
+	RedisCommands int64   `json:"redis_commands"`
+	Verified      *bool   `json:"verified"`
+	Note          string  `json:"note,omitempty"`
+	Error         string  `json:"error,omitempty"`
+	// MaxStalenessMS and Flushes are an engine row's Stats: the observed
+	// staleness bound and the background flushes completed while adding.
+	MaxStalenessMS float64 `json:"max_staleness_ms,omitempty"`
+	Flushes        uint64  `json:"flushes,omitempty"`
+}
+
+// Staleness summarizes an engine row's rounds: the longest time from the
+// drain a delta just missed to Redis confirming it (Stats.MaxStaleness,
+// the flusher's own clock), and how many background flushes completed
+// while the goroutines were adding, against how many the interval asks.
+type Staleness struct {
+	MaxMS   Spread  `json:"max_ms"`
+	Flushes Spread  `json:"flushes"`
+	Due     float64 `json:"due"` // measured seconds / flush interval, median
+}
+
+// RatioLine is a headline: one row's ops/s over another's, per round.
 type RatioLine struct {
-	Of     string  `json:"of"`
-	Over   string  `json:"over"`
-	Ratio  float64 `json:"ratio"`
-	Goal   float64 `json:"goal"`
-	Met    bool    `json:"met"`
-	Source string  `json:"source"`
+	Of    string `json:"of"`
+	Over  string `json:"over"`
+	Ratio Spread `json:"ratio"`
 }
 
-// compare measures every selected scenario on tg, one after another.
+// compare measures every selected scenario on tg in cfg.rounds
+// interleaved rounds: each round runs every row once, so that a slow
+// moment of a shared machine does not fall on one row alone.
 func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report, error) {
 	rep := &Report{
 		Schema:  SchemaCompare,
@@ -104,7 +139,7 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 		Redis:   RedisInfo{Kind: tg.Kind, Addr: tg.Addr, Version: tg.Version, Lua: tg.Lua, Banner: tg.String()},
 		Host: HostInfo{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
 			NumCPU: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0)},
-		Config: ConfigInfo{DurationSeconds: cfg.duration.Seconds(), Concurrency: cfg.concurrency,
+		Config: ConfigInfo{DurationSeconds: cfg.duration.Seconds(), Rounds: cfg.rounds, Concurrency: cfg.concurrency,
 			Pipeline: cfg.pipeline, Keys: cfg.keys, FlushIntervalMS: float64(cfg.flushInterval) / 1e6},
 	}
 	var todo []scenario
@@ -113,79 +148,183 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 			todo = append(todo, s)
 		}
 	}
+	runs := 0
+	for _, s := range todo {
+		res := Result{ID: s.id, Name: s.name, Group: s.group, Peer: s.peer, Goroutines: s.workers, Baseline: s.baseline}
+		if s.needsLua && !tg.Lua {
+			res.Skipped = "needs Lua scripts, which this Redis (the fake) does not run"
+		} else {
+			runs += cfg.rounds
+		}
+		rep.Results = append(rep.Results, res)
+	}
 	admin := tg.Client(1)
 	defer admin.Close()
 	var keys []string
 	runID := token()[:8]
 	defer cleanup(admin, &keys, "abacus-bench:"+runID+":*")
-	prog := newProgress(os.Stderr, len(todo), cfg.duration, cfg.quiet)
+	prog := newProgress(os.Stderr, runs, cfg.duration, cfg.quiet)
 	defer prog.done()
-	for _, s := range todo {
-		if err := ctx.Err(); err != nil {
-			return rep, err
+	for round := 1; round <= cfg.rounds; round++ {
+		for i, s := range todo {
+			if err := ctx.Err(); err != nil {
+				return rep, err
+			}
+			res := &rep.Results[i]
+			if res.Skipped != "" {
+				continue
+			}
+			prog.start(fmt.Sprintf("round %d/%d: %s", round, cfg.rounds, s.name))
+			ns := fmt.Sprintf("abacus-bench:%s:%s:%d:", runID, s.id, round)
+			r := &row{ctx: ctx, cfg: cfg, ns: ns, prog: prog, lua: tg.Lua, open: tg.Client, keys: &keys}
+			rd, err := measure(r, s, admin)
+			if err != nil && ctx.Err() != nil {
+				return rep, ctx.Err()
+			}
+			res.Rounds = append(res.Rounds, rd)
+			// Every round writes its own keys: drop the row's before the
+			// next, so that the keyspace does not grow with the rounds (an
+			// in-process server's commands slow down with it).
+			deleteKeys(ctx, admin, &keys)
 		}
-		res := Result{ID: s.id, Name: s.name, Group: s.group, Goroutines: s.workers, Baseline: s.baseline}
-		if s.needsLua && !tg.Lua {
-			res.Skipped = "needs Lua scripts, which this Redis (the fake) does not run"
-			rep.Results = append(rep.Results, res)
-			continue
-		}
-		prog.start(s.name)
-		r := &row{ctx: ctx, cfg: cfg, ns: "abacus-bench:" + runID + ":" + s.id + ":", prog: prog,
-			lua: tg.Lua, open: tg.Client, keys: &keys}
-		before, err := redisinfo.Read(ctx, admin)
-		if err != nil {
-			return rep, err
-		}
-		out, err := s.run(r)
-		after, ierr := redisinfo.Read(ctx, admin)
-		if err == nil {
-			err = ierr
-		}
-		if err != nil {
-			res.Error = err.Error()
-			rep.Results = append(rep.Results, res)
-			continue
-		}
-		cmds := after.Sub(before).Commands("info")
-		sec := out.elapsed.Seconds()
-		res.Seconds, res.Ops, res.OpsPerSec = sec, out.ops, float64(out.ops)/sec
-		res.RedisCommands, res.RedisCommandsPerSec = cmds, float64(cmds)/sec
-		if cmds > 0 {
-			res.OpsPerCommand = float64(out.ops) / float64(cmds)
-		}
-		res.Verified, res.Note = out.verified, out.note
-		rep.Results = append(rep.Results, res)
 	}
-	rep.ratios()
+	rep.summarize(remote(tg.Kind))
 	return rep, nil
 }
 
-// ratios fills each row's ratio to its baseline and the headline lines.
-func (rep *Report) ratios() {
+// remote reports whether a target of kind k is a Redis server of its own,
+// whose round trips leave this process; only its figures are compared.
+func remote(k target.Kind) bool { return k == target.URL || k == target.Spawned }
+
+// measure runs s once and adds the server's command count.
+func measure(r *row, s scenario, admin *redis.Client) (Round, error) {
+	before, err := redisinfo.Read(r.ctx, admin)
+	if err != nil {
+		return Round{Error: err.Error()}, err
+	}
+	out, err := s.run(r)
+	after, ierr := redisinfo.Read(r.ctx, admin)
+	if err == nil {
+		err = ierr
+	}
+	if err != nil {
+		return Round{Error: err.Error()}, err
+	}
+	sec := out.elapsed.Seconds()
+	return Round{Seconds: sec, Ops: out.ops, OpsPerSec: float64(out.ops) / sec,
+		RedisCommands: after.Sub(before).Commands("info"), Verified: out.verified, Note: out.note,
+		MaxStalenessMS: float64(out.staleness) / 1e6, Flushes: out.flushes}, nil
+}
+
+// summarize reduces each row's rounds to medians and spreads, and, when
+// the figures may be compared (a real Redis), fills the ratios and the
+// headline.
+func (rep *Report) summarize(comparable bool) {
 	byID := map[string]*Result{}
 	for i := range rep.Results {
-		byID[rep.Results[i].ID] = &rep.Results[i]
+		r := &rep.Results[i]
+		byID[r.ID] = r
+		r.reduce(rep.Config)
+	}
+	if !comparable {
+		return
 	}
 	for i := range rep.Results {
 		r := &rep.Results[i]
-		if b := byID[r.Baseline]; b != nil && b.OpsPerSec > 0 && r.OpsPerSec > 0 {
-			r.Ratio = r.OpsPerSec / b.OpsPerSec
+		if b := byID[r.Baseline]; b != nil {
+			r.Ratio = perRound(r, b)
 		}
 	}
-	for _, h := range []struct {
-		of     string
-		goal   float64
-		source string
-	}{
-		{"engine-exactly-once", 5000, "issue 7 (issue 2 asks ≥ 1,000×)"},
-		{"engine-at-least-once", 5000, "issue 7 (issue 2 asks ≥ 1,000×)"},
-	} {
-		if r := byID[h.of]; r != nil && r.Ratio > 0 {
-			rep.Summary = append(rep.Summary, RatioLine{Of: h.of, Over: r.Baseline, Ratio: r.Ratio,
-				Goal: h.goal, Met: r.Ratio >= h.goal, Source: h.source})
+	engine, naive := byID["engine-exactly-once"], byID["naive-incr-pool"]
+	var fastest *Result
+	for i := range rep.Results {
+		p := &rep.Results[i]
+		if p.Peer && len(p.Rounds) > 0 && p.Error == "" && (fastest == nil || p.OpsPerSec.Median > fastest.OpsPerSec.Median) {
+			fastest = p
 		}
 	}
+	for _, over := range []*Result{fastest, naive} {
+		if engine == nil || over == nil {
+			continue
+		}
+		if ratio := perRound(engine, over); ratio != nil {
+			rep.Headline = append(rep.Headline, RatioLine{Of: engine.ID, Over: over.ID, Ratio: *ratio})
+		}
+	}
+}
+
+// reduce fills r's medians, spreads and verdict from its rounds.
+func (r *Result) reduce(cfg ConfigInfo) {
+	var ops, cmds, perCmd, stale, flushes, due []float64
+	verified := true
+	checked := false
+	for _, rd := range r.Rounds {
+		if rd.Error != "" {
+			if r.Error == "" {
+				r.Error = rd.Error
+			}
+			continue
+		}
+		ops = append(ops, rd.OpsPerSec)
+		cmds = append(cmds, float64(rd.RedisCommands)/rd.Seconds)
+		if rd.RedisCommands > 0 {
+			perCmd = append(perCmd, float64(rd.Ops)/float64(rd.RedisCommands))
+		}
+		if rd.Verified != nil {
+			checked = true
+			if !*rd.Verified {
+				verified = false
+				r.Note = rd.Note // the mismatch
+			}
+		}
+		if rd.MaxStalenessMS > 0 {
+			stale = append(stale, rd.MaxStalenessMS)
+			flushes = append(flushes, float64(rd.Flushes))
+			due = append(due, rd.Seconds*1e3/cfg.FlushIntervalMS)
+		}
+	}
+	r.OpsPerSec, r.RedisCommandsPerSec = spread(ops), spread(cmds)
+	r.OpsPerCommand = spread(perCmd).Median
+	if checked {
+		r.Verified = &verified
+	}
+	if verified && len(ops) > 0 {
+		r.Note = r.Rounds[medianIndex(r.Rounds)].Note
+	}
+	if len(stale) > 0 {
+		r.Staleness = &Staleness{MaxMS: spread(stale), Flushes: spread(flushes), Due: spread(due).Median}
+	}
+}
+
+// perRound returns r's ops/s over b's, round by round (the rounds ran
+// side by side), or nil when a round of either lacks a figure.
+func perRound(r, b *Result) *Spread {
+	if len(r.Rounds) == 0 || len(r.Rounds) != len(b.Rounds) {
+		return nil
+	}
+	ratios := make([]float64, len(r.Rounds))
+	for i := range r.Rounds {
+		x, y := r.Rounds[i].OpsPerSec, b.Rounds[i].OpsPerSec
+		if x <= 0 || y <= 0 || r.Rounds[i].Error != "" || b.Rounds[i].Error != "" {
+			return nil
+		}
+		ratios[i] = x / y
+	}
+	s := spread(ratios)
+	return &s
+}
+
+// medianIndex returns the index of the round with the median ops/s
+// among those without error.
+func medianIndex(rounds []Round) int {
+	var idx []int
+	for i, rd := range rounds {
+		if rd.Error == "" {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(rounds[a].OpsPerSec, rounds[b].OpsPerSec) })
+	return idx[(len(idx)-1)/2]
 }
 
 func contains(list []string, s string) bool {
@@ -206,6 +345,11 @@ func cleanup(rdb *redis.Client, keys *[]string, pattern string) {
 	if more, err := scanKeys(ctx, rdb, pattern); err == nil {
 		*keys = append(*keys, more...)
 	}
+	deleteKeys(ctx, rdb, keys)
+}
+
+// deleteKeys deletes keys and empties the list.
+func deleteKeys(ctx context.Context, rdb *redis.Client, keys *[]string) {
 	for k := *keys; len(k) > 0; {
 		n := min(len(k), 1000)
 		if err := rdb.Del(ctx, k[:n]...).Err(); err != nil {
@@ -214,6 +358,7 @@ func cleanup(rdb *redis.Client, keys *[]string, pattern string) {
 		}
 		k = k[n:]
 	}
+	*keys = (*keys)[:0]
 }
 
 func scanKeys(ctx context.Context, rdb *redis.Client, pattern string) ([]string, error) {

@@ -11,13 +11,19 @@
 // figures are in-process ones, not a Redis server's. The first line on
 // stderr always names the Redis used.
 //
-// compare measures, for -duration each, from -concurrency goroutines:
-// naive INCR (one connection; a pool), a pipelined INCR loop, the engine
+// compare measures, from -concurrency goroutines, -duration per row in
+// -rounds interleaved rounds (each round runs every row once; a row
+// reports its median and range): INCR per event (one connection; a pool),
+// what a user would pick instead (go-redis pipelines of -pipeline INCRs,
+// go-redis AutoPipeline, rueidis' automatic pipelining), the engine
 // (exactly-once and at-least-once, one hot counter through a held handle,
-// and Add(name) over -keys names; each ends with Close and checks that the
-// Redis total equals what was added), serial.Allocator.Next against naive
-// INCR per ID, lease TryAcquire+Release against raw SET NX PX + DEL, and
-// queue Push+Consume against naive LPUSH+RPOP.
+// and Add(name) over -keys names; each ends with Close), serial.Allocator.Next,
+// lease TryAcquire+Release against raw SET NX PX + DEL, and queue
+// Push+Consume against naive LPUSH+RPOP. Counter rows check that the Redis
+// total equals what was counted. The headline divides the engine by the
+// fastest alternative and by INCR per event, round by round; engine rows
+// also report the staleness the engine observed (Stats.MaxStaleness). On
+// a server in this process (the fallback) nothing is compared.
 // Redis commands per second come from the server (INFO commandstats
 // deltas). With -json the report is JSON; its schema is documented in
 // README.md next to this file and identified by the "schema" field

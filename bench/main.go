@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-const usage = `usage: go run ./bench [compare] [flags]   compare the engine with naive INCR (default)
+const usage = `usage: go run ./bench [compare] [flags]   compare the engine with what users pick instead (default)
        go run ./bench tune [flags]        sweep flush intervals and recommend one
        go run ./bench <subcommand> -h     flags of a subcommand
 Redis: -redis URL or $REDIS_URL; otherwise a redis-server spawned from PATH,
@@ -100,9 +100,10 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	cfg := compareConfig{}
 	url := fs.String("redis", "", "Redis URL (default $REDIS_URL, else an embedded redis-server or in-process miniredis)")
-	fs.DurationVar(&cfg.duration, "duration", 1250*time.Millisecond, "how long to measure each row")
+	fs.DurationVar(&cfg.duration, "duration", time.Second, "how long to measure each row in each round")
+	fs.IntVar(&cfg.rounds, "rounds", 3, "interleaved rounds: each runs every row once; rows report the median")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "goroutines for the concurrent rows")
-	fs.IntVar(&cfg.pipeline, "pipeline", 1000, "INCRs per round trip in the pipelined row")
+	fs.IntVar(&cfg.pipeline, "pipeline", 100, "INCRs per round trip in the go-redis Pipeline row")
 	fs.IntVar(&cfg.keys, "keys", 10000, "distinct names in the engine Add(name) row")
 	fs.DurationVar(&cfg.flushInterval, "flush", 100*time.Millisecond, "engine flush interval")
 	only := fs.String("only", "", "comma-separated row ids or groups (counter, serial, lease, queue) to run")
@@ -111,8 +112,8 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if cfg.duration <= 0 || cfg.concurrency <= 0 || cfg.pipeline <= 0 || cfg.keys <= 0 || cfg.flushInterval <= 0 {
-		fmt.Fprintln(stderr, "compare: -duration, -concurrency, -pipeline, -keys and -flush must be positive")
+	if cfg.duration <= 0 || cfg.rounds <= 0 || cfg.concurrency <= 0 || cfg.pipeline <= 0 || cfg.keys <= 0 || cfg.flushInterval <= 0 {
+		fmt.Fprintln(stderr, "compare: -duration, -rounds, -concurrency, -pipeline, -keys and -flush must be positive")
 		return errUsage
 	}
 	if *only != "" {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/abacus-go/abacus/bench/internal/numfmt"
 )
 
 // writeJSON writes rep as indented JSON.
@@ -17,26 +19,34 @@ func writeJSON(w io.Writer, rep *Report) error {
 
 // writeTable writes rep for people.
 func writeTable(w io.Writer, rep *Report) error {
+	inProcess := !remote(rep.Redis.Kind)
 	fmt.Fprintf(w, "Redis: %s\n", rep.Redis.Banner)
-	fmt.Fprintf(w, "Host:  %s %s/%s, %d CPUs, GOMAXPROCS %d; %gs per row, %d goroutines, flush interval %gms\n\n",
+	fmt.Fprintf(w, "Host:  %s %s/%s, %d CPUs, GOMAXPROCS %d; %d goroutines, flush interval %gms\n",
 		rep.Host.GoVersion, rep.Host.OS, rep.Host.Arch, rep.Host.NumCPU, rep.Host.GOMAXPROCS,
-		rep.Config.DurationSeconds, rep.Config.Concurrency, rep.Config.FlushIntervalMS)
+		rep.Config.Concurrency, rep.Config.FlushIntervalMS)
+	fmt.Fprintf(w, "Rows:  %d interleaved rounds of %gs per row; ops/s is the median, min–max its range over the rounds\n",
+		rep.Config.Rounds, rep.Config.DurationSeconds)
+	if inProcess {
+		fmt.Fprintln(w, "IN-PROCESS figures: the server runs inside this process, on the same CPUs, and its round\n"+
+			"trips never leave it; they are not Redis' figures, so nothing is compared (no ratios).")
+	}
+	fmt.Fprintln(w)
 	nameW := len("benchmark")
 	for _, r := range rep.Results {
 		nameW = max(nameW, len(r.Name))
 	}
-	line := func(name, gor, ops, cmds, per, rat, check string) {
-		fmt.Fprintf(w, "%-*s %5s %13s %12s %10s %8s  %s\n", nameW, name, gor, ops, cmds, per, rat, check)
+	line := func(name, gor, ops, rng, cmds, per, rat, check string) {
+		fmt.Fprintf(w, "%-*s %5s %13s %15s %12s %10s %8s  %s\n", nameW, name, gor, ops, rng, cmds, per, rat, check)
 	}
-	line("benchmark", "gor.", "ops/s", "Redis cmd/s", "ops/cmd", "ratio", "check")
+	line("benchmark", "gor.", "ops/s", "min–max", "Redis cmd/s", "ops/cmd", "ratio", "check")
 	for _, r := range rep.Results {
 		gor := strconv.Itoa(r.Goroutines)
 		switch {
 		case r.Skipped != "":
-			line(r.Name, gor, "-", "-", "-", "-", "skipped: "+r.Skipped)
+			line(r.Name, gor, "-", "", "-", "-", "-", "skipped: "+r.Skipped)
 			continue
 		case r.Error != "":
-			line(r.Name, gor, "-", "-", "-", "-", "error: "+r.Error)
+			line(r.Name, gor, "-", "", "-", "-", "-", "error: "+r.Error)
 			continue
 		}
 		check := ""
@@ -46,23 +56,76 @@ func writeTable(w io.Writer, rep *Report) error {
 		if r.Note != "" {
 			check = strings.TrimPrefix(check+"; "+r.Note, "; ")
 		}
-		line(r.Name, gor, human(r.OpsPerSec), human(r.RedisCommandsPerSec), opsPerCmd(r.OpsPerCommand), ratio(r.Ratio), check)
+		rat := "-"
+		if r.Ratio != nil {
+			rat = ratio(r.Ratio.Median)
+		}
+		line(r.Name, gor, human(r.OpsPerSec.Median), abbrev(r.OpsPerSec.Min)+"–"+abbrev(r.OpsPerSec.Max),
+			human(r.RedisCommandsPerSec.Median), opsPerCmd(r.OpsPerCommand), rat, check)
 	}
 	fmt.Fprint(w, `
 ops/s and Redis cmd/s are per second of the measured phase. Redis cmd/s is the server's own count
 (INFO commandstats deltas; commands run by scripts count too); engine rows include their final Close.
-ratio: ops/s over the baseline's (counters and serial: naive INCR from the pool; leases: raw SET NX;
-queues: naive LPUSH + RPOP).
+The engine rows add in memory and write each dirty counter's delta once per flush; the other
+counter rows send one INCR per event. "total exact": in every round, Redis held exactly the number
+of events counted.
 `)
-	for _, s := range rep.Summary {
-		verdict := "met"
-		if !s.Met {
-			verdict = "NOT met"
-		}
-		fmt.Fprintf(w, "%s / %s = %s  (goal ≥ %s×, %s: %s)\n", s.Of, s.Over, ratio(s.Ratio),
-			thousands(s.Goal), s.Source, verdict)
+	if !inProcess {
+		fmt.Fprint(w, `ratio: ops/s over the baseline's in the same round, median over the rounds (counters and serial:
+naive INCR from the pool; leases: raw SET NX; queues: naive LPUSH + RPOP).
+`)
 	}
+	if len(rep.Headline) > 0 {
+		fmt.Fprintln(w)
+	}
+	names := map[string]string{}
+	for _, r := range rep.Results {
+		names[r.ID] = r.Name
+	}
+	for i, h := range rep.Headline {
+		over := "the fastest alternative"
+		if i > 0 {
+			over = "one INCR per event"
+		}
+		fmt.Fprintf(w, "%s over %s (%s): %s (%s–%s across rounds)\n", names[h.Of], over, names[h.Over],
+			ratio(h.Ratio.Median), ratio(h.Ratio.Min), ratio(h.Ratio.Max))
+	}
+	writeStaleness(w, rep)
 	return nil
+}
+
+// writeStaleness writes the engine rows' flushing record.
+func writeStaleness(w io.Writer, rep *Report) {
+	nameW := 0
+	for _, r := range rep.Results {
+		if r.Staleness != nil {
+			nameW = max(nameW, len(r.Name)+1)
+		}
+	}
+	first := true
+	for _, r := range rep.Results {
+		st := r.Staleness
+		if st == nil {
+			continue
+		}
+		if first {
+			first = false
+			where := ""
+			if !remote(rep.Redis.Kind) {
+				where = ", IN-PROCESS server"
+			}
+			fmt.Fprintf(w, "\nStaleness at flush interval %gms with %d goroutines that never block%s: the engine's own\n"+
+				"record (Stats.MaxStaleness) of the longest time from the drain a delta just missed to Redis\n"+
+				"confirming it, and the background flushes completed while adding, against those due. When few\n"+
+				"flushes completed, the end of the row (its final Close) cut the staleness short.\n",
+				rep.Config.FlushIntervalMS, r.Goroutines, where)
+		}
+		ms := func(v float64) string { return numfmt.Thousands(v) + " ms" }
+		fmt.Fprintf(w, "%-*s max staleness %s (%s–%s); flushes %s (%s–%s) of %.0f due\n", nameW, r.Name+":",
+			ms(st.MaxMS.Median), ms(st.MaxMS.Min), ms(st.MaxMS.Max),
+			strconv.FormatFloat(st.Flushes.Median, 'f', -1, 64), strconv.FormatFloat(st.Flushes.Min, 'f', -1, 64),
+			strconv.FormatFloat(st.Flushes.Max, 'f', -1, 64), st.Due)
+	}
 }
 
 func ratio(r float64) string {
@@ -72,7 +135,7 @@ func ratio(r float64) string {
 	case r < 10:
 		return strconv.FormatFloat(r, 'f', 2, 64) + "×"
 	}
-	return thousands(r) + "×"
+	return numfmt.Thousands(r) + "×"
 }
 
 func opsPerCmd(r float64) string {
@@ -82,7 +145,7 @@ func opsPerCmd(r float64) string {
 	if r < 100 {
 		return strconv.FormatFloat(r, 'f', 2, 64)
 	}
-	return thousands(r)
+	return numfmt.Thousands(r)
 }
 
 // human formats a rate with thousands separators ("12,345,678").
@@ -90,17 +153,25 @@ func human(v float64) string {
 	if v < 10 {
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
-	return thousands(v)
+	return numfmt.Thousands(v)
 }
 
-func thousands(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
+// abbrev formats v with three significant digits and a k, M or G suffix
+// ("65.6k", "1.62M", "159M").
+func abbrev(v float64) string {
+	unit := ""
+	for _, u := range []string{"k", "M", "G"} {
+		if v < 999.5 {
+			break
 		}
-		b.WriteRune(c)
+		v, unit = v/1000, u
 	}
-	return b.String()
+	prec := 2
+	switch {
+	case v >= 99.95:
+		prec = 0
+	case v >= 9.995:
+		prec = 1
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64) + unit
 }

@@ -23,6 +23,7 @@ type scenario struct {
 	baseline string // id of the row this one's ratio is against
 	workers  int    // goroutines
 	needsLua bool
+	peer     bool // what a user would pick instead of abacus
 	run      func(r *row) (outcome, error)
 }
 
@@ -32,6 +33,10 @@ type outcome struct {
 	elapsed  time.Duration // the measured phase (for the engine: adding, not Close)
 	verified *bool         // the Redis total matched what was added (nil: not checked)
 	note     string
+	// An engine's Stats.MaxStaleness after Close, and its background
+	// flushes completed before Close.
+	staleness time.Duration
+	flushes   uint64
 }
 
 // row is the context one scenario runs in.
@@ -42,7 +47,7 @@ type row struct {
 	prog *progress
 	lua  bool // the server runs scripts
 	open func(poolSize int) *redis.Client
-	keys *[]string // keys to delete when the comparison ends
+	keys *[]string // keys to delete once the row has run
 }
 
 func (r *row) hammer(n int, op func(g int) (int64, error)) (int64, time.Duration, error) {
@@ -64,13 +69,14 @@ func (r *row) checkTotal(rdb redis.UniversalClient, key string, want int64) (*bo
 
 func scenarios(cfg compareConfig) []scenario {
 	n := cfg.concurrency
-	return append([]scenario{
+	list := []scenario{
 		{id: "naive-incr-1", name: "naive INCR, 1 connection", group: "counter", baseline: "naive-incr-pool", workers: 1,
 			run: func(r *row) (outcome, error) { return naiveINCR(r, 1) }},
 		{id: "naive-incr-pool", name: fmt.Sprintf("naive INCR, pool of %d", n), group: "counter", baseline: "naive-incr-pool", workers: n,
 			run: func(r *row) (outcome, error) { return naiveINCR(r, n) }},
-		{id: "pipelined-incr", name: fmt.Sprintf("pipelined INCR, %d per round trip", cfg.pipeline), group: "counter", baseline: "naive-incr-pool", workers: 1,
-			run: pipelinedINCR},
+	}
+	list = append(list, peerScenarios(cfg)...)
+	list = append(list, []scenario{
 		{id: "engine-exactly-once", name: "engine Counter.Inc, exactly-once", group: "counter", baseline: "naive-incr-pool", workers: n, needsLua: true,
 			run: func(r *row) (outcome, error) { return engineInc(r, n, flush.ExactlyOnce) }},
 		{id: "engine-at-least-once", name: "engine Counter.Inc, at-least-once", group: "counter", baseline: "naive-incr-pool", workers: n,
@@ -83,7 +89,8 @@ func scenarios(cfg compareConfig) []scenario {
 			run: func(r *row) (outcome, error) { return rawSetNX(r, n) }},
 		{id: "lease-acquire-release", name: "lease TryAcquire + Release", group: "lease", baseline: "raw-setnx-del", workers: n, needsLua: true,
 			run: func(r *row) (outcome, error) { return leaseCycle(r, n) }},
-	}, queueScenarios(n)...)
+	}...)
+	return append(list, queueScenarios(n)...)
 }
 
 // naiveINCR sends one INCR round trip per increment from n goroutines
@@ -103,35 +110,20 @@ func naiveINCR(r *row, n int) (outcome, error) {
 	return outcome{ops: ops, elapsed: el, verified: v, note: note}, err
 }
 
-// pipelinedINCR sends INCRs in pipelines of cfg.pipeline from one
-// goroutine: the best a client does without aggregating.
-func pipelinedINCR(r *row) (outcome, error) {
-	rdb := r.open(1)
-	defer rdb.Close()
-	key := r.ns + "pipelined"
-	*r.keys = append(*r.keys, key)
-	size := r.cfg.pipeline
-	ops, el, err := r.hammer(1, func(int) (int64, error) {
-		p := rdb.Pipeline()
-		for range size {
-			p.Incr(r.ctx, key)
-		}
-		_, err := p.Exec(r.ctx)
-		return int64(size), err
-	})
-	if err != nil {
-		return outcome{}, err
-	}
-	v, note, err := r.checkTotal(rdb, key, ops)
-	return outcome{ops: ops, elapsed: el, verified: v, note: note}, err
-}
-
-// closeEngine closes e, confirming every increment reached Redis.
-func (r *row) closeEngine(e *engine.Engine) error {
+// closeEngine closes e, confirming every increment reached Redis, and
+// puts e's record of its flushing into o: the background flushes that
+// completed while the goroutines were adding, and the staleness bound the
+// flusher observed, Close's final flush included.
+func (r *row) closeEngine(e *engine.Engine, o *outcome) error {
+	o.flushes = e.Stats().Flushes
 	r.prog.note("Close (final flush)")
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
-	return e.Close(ctx)
+	if err := e.Close(ctx); err != nil {
+		return fmt.Errorf("Close: %w", err)
+	}
+	o.staleness = e.Stats().MaxStaleness
+	return nil
 }
 
 // engineInc increments one hot counter (a page-view counter) from n
@@ -157,11 +149,12 @@ func engineInc(r *row, n int, mode flush.Mode) (outcome, error) {
 		}
 		return batch, nil
 	})
-	if err := r.closeEngine(e); err != nil {
-		return outcome{}, fmt.Errorf("Close: %w", err)
+	o := outcome{ops: ops, elapsed: el}
+	if err := r.closeEngine(e, &o); err != nil {
+		return outcome{}, err
 	}
-	v, note, err := r.checkTotal(rdb, e.Key("pv:/home"), ops)
-	return outcome{ops: ops, elapsed: el, verified: v, note: joinNotes(note, engineNote(e))}, err
+	o.verified, o.note, err = r.checkTotal(rdb, e.Key("pv:/home"), ops)
+	return o, err
 }
 
 // engineAddNames looks counters up by name on every Add, over cfg.keys
@@ -197,8 +190,9 @@ func engineAddNames(r *row, n int) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	if err := r.closeEngine(e); err != nil {
-		return outcome{}, fmt.Errorf("Close: %w", err)
+	o := outcome{ops: ops, elapsed: el, note: mode.String()}
+	if err := r.closeEngine(e, &o); err != nil {
+		return outcome{}, err
 	}
 	var sum int64
 	for i := 0; i < len(names); i += 1000 {
@@ -218,9 +212,9 @@ func engineAddNames(r *row, n int) (outcome, error) {
 		}
 	}
 	ok := sum == ops
-	o := outcome{ops: ops, elapsed: el, verified: &ok, note: joinNotes(mode.String(), engineNote(e))}
+	o.verified = &ok
 	if !ok {
-		o.note = joinNotes(fmt.Sprintf("Redis has %d, added %d", sum, ops), o.note)
+		o.note = fmt.Sprintf("Redis has %d, added %d; %s", sum, ops, o.note)
 	}
 	return o, nil
 }
@@ -295,18 +289,4 @@ func leaseCycle(r *row, n int) (outcome, error) {
 		return 1, l.Release(r.ctx)
 	})
 	return outcome{ops: ops, elapsed: el}, err
-}
-
-// engineNote summarizes an engine's own view of its flushing.
-func engineNote(e *engine.Engine) string {
-	st := e.Stats()
-	return fmt.Sprintf("%d flushes, %d round trips, max staleness %v",
-		st.Flushes, st.RoundTrips, st.MaxStaleness.Round(time.Millisecond))
-}
-
-func joinNotes(a, b string) string {
-	if a == "" || b == "" {
-		return a + b
-	}
-	return a + "; " + b
 }

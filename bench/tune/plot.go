@@ -3,6 +3,7 @@ package tune
 import (
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,7 +20,8 @@ import (
 // Plot writes a chart of the sweep to path, as PNG or SVG by its
 // extension: staleness (p50, p99, max and the bound), Redis commands/s and
 // Redis bytes/s against the flush interval, all on log axes, with the
-// target maxStaleness and the recommended interval marked.
+// target maxStaleness and the recommended interval marked. Each panel's
+// legend stands to the right of its data, so it never hides a line.
 func (r *Report) Plot(path string, maxStaleness time.Duration) error {
 	if len(r.Steps) == 0 {
 		return fmt.Errorf("tune: nothing to plot")
@@ -38,11 +40,8 @@ func (r *Report) Plot(path string, maxStaleness time.Duration) error {
 		return xy
 	}
 
-	stale := panel("Staleness seen by reading Redis", "staleness (ms, log)")
-	stale.Legend.Left = true // the curves rise to the right
-	stale.Title.Text = fmt.Sprintf("Flush interval trade-off: %d keys, %.0f adds/s target, %d goroutines",
-		r.Options.Keys, r.Options.Rate, r.Options.Goroutines)
-	addLines(stale, []named{
+	stale := newPanel("Staleness seen by reading Redis", "staleness", durationLabel)
+	addLines(stale.Plot, []named{
 		{"max", series(func(s Step) float64 { return msOf(s.StalenessMax) }), palette[2]},
 		{"p99", series(func(s Step) float64 { return msOf(s.StalenessP99) }), palette[1]},
 		{"p50", series(func(s Step) float64 { return msOf(s.StalenessP50) }), palette[0]},
@@ -52,27 +51,28 @@ func (r *Report) Plot(path string, maxStaleness time.Duration) error {
 	stale.Add(target)
 	stale.Legend.Add(fmt.Sprintf("target %v", maxStaleness), target)
 	// A Function has no data range: make room for the target line.
-	stale.Y.Min = min(stale.Y.Min, msOf(maxStaleness)/1.5)
-	stale.Y.Max = max(stale.Y.Max, msOf(maxStaleness)*1.5)
+	stale.Y.Min = min(stale.Y.Min, msOf(maxStaleness))
+	stale.Y.Max = max(stale.Y.Max, msOf(maxStaleness))
 
-	cmds := panel("Redis load", "Redis commands/s (log)")
-	addLines(cmds, []named{{"commands/s (server count)", series(func(s Step) float64 { return s.RedisCommandsPerSec }), palette[3]}})
-	bytes := panel("", "Redis input KB/s (log)")
-	bytes.X.Label.Text = "flush interval (ms, log scale)"
-	addLines(bytes, []named{{"request KB/s", series(func(s Step) float64 { return s.RedisBytesPerSec / 1e3 }), palette[4]}})
+	cmds := newPanel("Redis load: commands", "commands/s", numberLabel)
+	addLines(cmds.Plot, []named{{"commands/s\n(server count)", series(func(s Step) float64 { return s.RedisCommandsPerSec }), palette[3]}})
+	bytes := newPanel("Redis load: request bytes", "KB/s", numberLabel)
+	addLines(bytes.Plot, []named{{"request KB/s\n(server count)", series(func(s Step) float64 { return s.RedisBytesPerSec / 1e3 }), palette[4]}})
 
-	plots := [][]*plot.Plot{{stale}, {cmds}, {bytes}}
+	panels := []panel{stale, cmds, bytes}
+	for _, p := range panels {
+		// Log axes: a margin of a fifth of a decade keeps points off the frame.
+		p.Y.Min, p.Y.Max = p.Y.Min/1.6, p.Y.Max*1.6
+		p.X.Min, p.X.Max = msOf(r.Steps[0].Interval)/1.3, msOf(r.Steps[len(r.Steps)-1].Interval)*1.3
+	}
 	if rec.Step != nil {
-		x := msOf(rec.Step.Interval)
-		for _, row := range plots {
-			markX(row[0], x, fmt.Sprintf("recommended %v", rec.Step.Interval))
+		for _, p := range panels {
+			markX(p.Plot, msOf(rec.Step.Interval), fmt.Sprintf("recommended\n%v", rec.Step.Interval))
 		}
 	}
-	// A shared x range, so the panels line up.
-	for _, row := range plots {
-		row[0].X.Min, row[0].X.Max = msOf(r.Steps[0].Interval)/1.3, msOf(r.Steps[len(r.Steps)-1].Interval)*1.3
-	}
-	return save(plots, path, ext)
+	title := fmt.Sprintf("Flush interval trade-off: %s keys, %s adds/s target, %d goroutines",
+		numberLabel(float64(r.Options.Keys)), numberLabel(r.Options.Rate), r.Options.Goroutines)
+	return save(title, "flush interval (log scale)", panels, path, ext)
 }
 
 type named struct {
@@ -89,15 +89,24 @@ var palette = []color.Color{
 	color.RGBA{R: 148, G: 103, B: 189, A: 255},
 }
 
-func panel(title, ylabel string) *plot.Plot {
+// panel is one of the chart's plots and the label of its y axis, which
+// save draws itself: gonum centres an axis label on the arithmetic middle
+// of the range, which on a log axis lies near its end and pads the plot.
+type panel struct {
+	*plot.Plot
+	ylabel string
+}
+
+// newPanel returns a panel with log axes against the flush interval, both
+// ticked by logTicks; yticks formats the y axis' labels.
+func newPanel(title, ylabel string, yticks func(float64) string) panel {
 	p := plot.New()
 	p.Title.Text = title
-	p.Y.Label.Text = ylabel
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker, p.Y.Tick.Marker = logTicks{durationLabel}, logTicks{yticks}
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = true
-	return p
+	p.Legend.Top, p.Legend.Left = true, true
+	return panel{Plot: p, ylabel: ylabel + " (log scale)"}
 }
 
 func addLines(p *plot.Plot, lines []named) {
@@ -115,11 +124,7 @@ func addLines(p *plot.Plot, lines []named) {
 
 // markX draws a vertical dashed line at x across p's data range.
 func markX(p *plot.Plot, x float64, label string) {
-	lo, hi := p.Y.Min, p.Y.Max
-	if lo <= 0 {
-		lo = 1e-3
-	}
-	l, err := plotter.NewLine(plotter.XYs{{X: x, Y: lo}, {X: x, Y: hi}})
+	l, err := plotter.NewLine(plotter.XYs{{X: x, Y: p.Y.Min}, {X: x, Y: p.Y.Max}})
 	if err != nil {
 		return
 	}
@@ -129,8 +134,14 @@ func markX(p *plot.Plot, x float64, label string) {
 	p.Legend.Add(label, l)
 }
 
-func save(plots [][]*plot.Plot, path, ext string) error {
-	w, h := 8*vg.Inch, 9*vg.Inch
+// legendWidth is the column right of the panels where their legends stand.
+const legendWidth = 1.7 * vg.Inch
+
+// save draws title over the panels, one above the other with their data
+// areas lined up, each with its legend beside it, xlabel under the last,
+// and writes the image.
+func save(title, xlabel string, panels []panel, path, ext string) error {
+	w, h := 9*vg.Inch, 10*vg.Inch
 	var c draw.Canvas
 	var svg *vgsvg.Canvas
 	var img *vgimg.Canvas
@@ -141,12 +152,44 @@ func save(plots [][]*plot.Plot, path, ext string) error {
 		img = vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(120), vgimg.UseBackgroundColor(color.White))
 		c = draw.New(img)
 	}
-	tiles := draw.Tiles{Rows: len(plots), Cols: 1, PadX: vg.Millimeter * 2, PadY: vg.Millimeter * 4,
+	text := plot.New().X.Label.TextStyle
+	head := text
+	head.Font.Size = vg.Points(14)
+	head.XAlign, head.YAlign = draw.XCenter, draw.YTop
+	c.FillText(head, vg.Point{X: c.Center().X, Y: c.Max.Y - vg.Millimeter*2}, title)
+	lineH := text.Height(xlabel)
+	// The body leaves room for the title above, the x label below, the y
+	// labels on the left and the legends on the right.
+	body := draw.Crop(c, lineH*1.5, -legendWidth, lineH*1.5, -head.Height(title)-vg.Millimeter*4)
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadY: vg.Millimeter * 8,
 		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4}
-	canvases := plot.Align(plots, tiles, c)
-	for i := range plots {
-		plots[i][0].Draw(canvases[i][0])
+	// Line the data areas up: widen each panel's tick labels to the widest.
+	var axisW vg.Length
+	for i, p := range panels {
+		tc := tiles.At(body, 0, i)
+		axisW = max(axisW, p.DataCanvas(tc).Min.X-tc.Min.X)
 	}
+	var data draw.Canvas
+	for i, p := range panels {
+		tc := tiles.At(body, 0, i)
+		tc = draw.Crop(tc, axisW-(p.DataCanvas(tc).Min.X-tc.Min.X), 0, 0, 0)
+		// Draw the legend apart, in the column beside the panel's data.
+		legend := p.Legend
+		p.Legend = plot.NewLegend()
+		p.Draw(tc)
+		data = p.DataCanvas(tc)
+		legend.Draw(draw.Canvas{Canvas: c.Canvas, Rectangle: vg.Rectangle{
+			Min: vg.Point{X: body.Max.X + vg.Millimeter*2, Y: data.Min.Y},
+			Max: vg.Point{X: c.Max.X, Y: data.Max.Y},
+		}})
+		ylabel := text
+		ylabel.Rotation = math.Pi / 2
+		ylabel.XAlign, ylabel.YAlign = draw.XCenter, draw.YCenter
+		c.FillText(ylabel, vg.Point{X: c.Min.X + lineH, Y: data.Center().Y}, p.ylabel)
+	}
+	xl := text
+	xl.XAlign, xl.YAlign = draw.XCenter, draw.YBottom
+	c.FillText(xl, vg.Point{X: data.Center().X, Y: c.Min.Y + vg.Millimeter}, xlabel)
 	f, err := os.Create(path)
 	if err != nil {
 		return err
