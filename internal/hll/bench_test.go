@@ -32,14 +32,14 @@ func BenchmarkSketchAdd(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			var s Sketch
 			for _, m := range members[:tc.n] {
-				s.Add(Pos(m))
+				s.Add(m)
 			}
 			var seed atomic.Uint64
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				i := int(seed.Add(7919))
 				for pb.Next() {
-					s.Add(Pos(members[i%tc.n]))
+					s.Add(members[i%tc.n])
 					i++
 				}
 			})

@@ -14,10 +14,12 @@
 // both and estimates the cardinality with Redis' estimator (Ertl's, as in
 // Redis 5 and later), so a count computed here equals PFCOUNT's.
 //
-// Sketch collects registers from concurrent writers and hands out the
-// ones that rose since they were last taken, so that only those travel to
-// Redis: a HyperLogLog merge is a register-wise maximum, so sending a
-// register twice, or late, is harmless.
+// Sketch collects members from concurrent writers and hands out the
+// registers that rose since they were last taken, so that only those
+// travel to Redis, with the members that raised them while the sketch is
+// small (adding those members with PFADD is the same as merging the
+// registers). A HyperLogLog merge is a register-wise maximum, so sending
+// a register twice, or late, is harmless.
 //
 // The package knows nothing of Redis clients; package engine sends what
 // it encodes.

@@ -37,7 +37,7 @@ func Encode(dst []byte, us []Update) []byte {
 	if n, ok := sparseLen(us); ok && headerLen+n <= SparseMaxLen {
 		return appendSparse(dst, us)
 	}
-	return appendDense(dst, us)
+	return EncodeDense(dst, us)
 }
 
 func appendHeader(dst []byte, encoding byte) []byte {
@@ -108,7 +108,11 @@ func appendSparse(dst []byte, us []Update) []byte {
 	return appendZeros(dst, NumRegisters-next)
 }
 
-func appendDense(dst []byte, us []Update) []byte {
+// EncodeDense appends to dst the dense Redis HyperLogLog holding the
+// registers us (sorted, each register at most once), and returns it. A
+// dense one merged into a sparse one makes that one dense too (PFMERGE),
+// after which merges into it cost the same whatever its size.
+func EncodeDense(dst []byte, us []Update) []byte {
 	dst = appendHeader(dst, dense)
 	start := len(dst)
 	dst = append(dst, make([]byte, DenseLen-headerLen)...)
@@ -195,7 +199,7 @@ func eachVal(ops []byte, fn func(first, n int, rank uint8)) bool {
 func (r *Registers) Updates(dst []Update) []Update {
 	for i, v := range r {
 		if v != 0 {
-			dst = append(dst, Update{uint16(i), v})
+			dst = append(dst, Update{Reg: uint16(i), Rank: v})
 		}
 	}
 	return dst

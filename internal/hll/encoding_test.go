@@ -12,7 +12,7 @@ import (
 // registers 1000, 1020 and 1021 at 2, 3 and 3 are XZERO:1000 VAL:2,1
 // ZERO:19 VAL:3,2 XZERO:15362.
 func TestEncodeSparseExample(t *testing.T) {
-	got := Encode(nil, []Update{{1000, 2}, {1020, 3}, {1021, 3}})
+	got := Encode(nil, []Update{{Reg: 1000, Rank: 2}, {Reg: 1020, Rank: 3}, {Reg: 1021, Rank: 3}})
 	want := append([]byte("HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80"),
 		0x40|0x03, 0xe7, 0x80|1<<2, 18, 0x80|2<<2|1, 0x40|0x3c, 0x01)
 	if !bytes.Equal(got, want) {
@@ -25,7 +25,7 @@ func TestEncodeForms(t *testing.T) {
 	spaced := func(first, n, step int, rank uint8) []Update {
 		var us []Update
 		for i := range n {
-			us = append(us, Update{uint16(first + i*step), rank})
+			us = append(us, Update{Reg: uint16(first + i*step), Rank: rank})
 		}
 		return us
 	}
@@ -36,11 +36,11 @@ func TestEncodeForms(t *testing.T) {
 		wantLen int
 	}{
 		{"empty", nil, sparse, headerLen + 2},
-		{"first and last", []Update{{0, 1}, {NumRegisters - 1, 32}}, sparse, headerLen + 1 + 2 + 1},
-		{"gap of 64 is ZERO", []Update{{64, 5}}, sparse, headerLen + 1 + 1 + 2},
-		{"gap of 65 is XZERO", []Update{{65, 5}}, sparse, headerLen + 2 + 1 + 2},
+		{"first and last", []Update{{Reg: 0, Rank: 1}, {Reg: NumRegisters - 1, Rank: 32}}, sparse, headerLen + 1 + 2 + 1},
+		{"gap of 64 is ZERO", []Update{{Reg: 64, Rank: 5}}, sparse, headerLen + 1 + 1 + 2},
+		{"gap of 65 is XZERO", []Update{{Reg: 65, Rank: 5}}, sparse, headerLen + 2 + 1 + 2},
 		{"run of 5 is two VALs", spaced(100, 5, 1, 7), sparse, headerLen + 2 + 2 + 2},
-		{"rank 33 is dense", []Update{{7, 33}}, dense, DenseLen},
+		{"rank 33 is dense", []Update{{Reg: 7, Rank: 33}}, dense, DenseLen},
 		{"too long for sparse", spaced(0, SparseMaxLen/2, 2, 1), dense, DenseLen},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 }
 
 func TestMergeEncodedRejectsInvalid(t *testing.T) {
-	valid := Encode(nil, []Update{{3, 4}})
+	valid := Encode(nil, []Update{{Reg: 3, Rank: 4}})
 	header := valid[:headerLen]
 	with := func(b []byte, i int, v byte) []byte {
 		b = slices.Clone(b)
@@ -93,7 +93,7 @@ func TestMergeEncodedRejectsInvalid(t *testing.T) {
 		{"short", []byte("HYLL")},
 		{"magic", with(valid, 0, 'X')},
 		{"encoding", with(valid, 4, 2)},
-		{"dense length", append(Encode(nil, []Update{{3, 40}}), 0)},
+		{"dense length", append(Encode(nil, []Update{{Reg: 3, Rank: 40}}), 0)},
 		{"sparse too short", append(slices.Clone(header), 0x40|0x3f, 0xfe)},
 		{"sparse too long", append(slices.Clone(valid), 0)},
 		{"VAL past the end", append(slices.Clone(header), 0x40|0x3f, 0xfe, 0x80|3)},

@@ -7,10 +7,13 @@ import "math"
 // use.
 type Registers [NumRegisters]uint8
 
-// Update is a register at a rank.
+// Update is a register at a rank and, when known, a member that gives
+// it that rank: adding the member (PFADD) has the same effect as merging
+// the register.
 type Update struct {
-	Reg  uint16
-	Rank uint8
+	Reg    uint16
+	Rank   uint8
+	Member string
 }
 
 // Set raises register reg to rank, if it is lower.

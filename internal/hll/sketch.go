@@ -4,44 +4,45 @@ import (
 	"cmp"
 	"math/bits"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
 
-// Sketch is a HyperLogLog filled by concurrent writers that remembers
-// which registers rose since they were last taken (Take), so that only
-// those need to travel. The zero value is an empty sketch. It is safe for
-// concurrent use; Take and Restore are meant for one flushing goroutine.
+// Sketch collects, from concurrent writers, the registers that rose since
+// they were last taken (Take), so that only those travel to Redis. The
+// zero value is an empty sketch. It is safe for concurrent use; Take and
+// Restore are meant for one flushing goroutine at a time.
 //
-// A sketch starts sparse: a sorted slice of its non-zero registers, under
-// a mutex, 4 bytes a register. It turns dense, 18 KiB that writers update
-// with atomic operations and no lock, once it holds more than maxSparse
-// registers or its mutex has been contended promoteAfter times: many
-// small sketches stay small, and a busy one stops serializing its writers.
+// A sketch starts sparse: a sorted slice of the registers pending, each
+// with the member that raised it to its rank, under a mutex. Take empties
+// it, so a sketch that is not being added to costs next to nothing,
+// however many members it saw, and what it takes can be sent as those
+// members (one PFADD), which Redis applies much faster than a merge into
+// a small HyperLogLog. It turns dense, 18 KiB that writers update with
+// atomic operations and no lock, once more than maxSparse registers are
+// pending or its mutex was contended promoteAfter times: many small
+// sketches stay small, and a busy one stops serializing its writers. A
+// dense sketch keeps every register, so a member seen before raises
+// nothing and is not sent again, but it keeps no members: what it takes
+// is registers, for a merge.
 type Sketch struct {
 	dense atomic.Pointer[denseSketch]
 	dirty atomic.Bool // a register may have risen since the last Take
 
 	mu        sync.Mutex
-	sparse    []entry // guarded by mu; sorted by register; nil once dense
-	contended int     // guarded by mu
+	sparse    []Update // guarded by mu; sorted by register, with members; unused once dense
+	contended int      // guarded by mu
 }
 
 const (
-	// maxSparse is the most registers a sparse sketch holds: 4 KiB, where
-	// inserting into the sorted slice still costs less than a cache miss
-	// or two.
+	// maxSparse is the most registers a sparse sketch holds: 24 KiB and
+	// the members', which one PFADD adds as fast as Redis merges a whole
+	// HyperLogLog.
 	maxSparse = 1024
 	// promoteAfter is how many contended locks turn a sketch dense.
 	promoteAfter = 8
 )
-
-// entry is a register of a sparse sketch.
-type entry struct {
-	reg   uint16
-	rank  uint8
-	dirty bool // risen since the last Take
-}
 
 // denseSketch holds every register, eight to a word, and a bit per
 // register that is set when it rises and cleared when it is taken.
@@ -50,18 +51,30 @@ type denseSketch struct {
 	risen [NumRegisters / 64]atomic.Uint64
 }
 
-// Add raises register reg to rank (see Pos), if it is lower. It does not
-// allocate once the sketch is dense, nor while it is sparse unless reg is
-// new to it.
-func (s *Sketch) Add(reg uint16, rank uint8) {
-	reg &= NumRegisters - 1
+// Add adds member. It does not allocate once the sketch is dense; while
+// it is sparse, it keeps a copy of a member that raises a register until
+// the register is taken.
+func (s *Sketch) Add(member string) {
+	reg, rank := Pos(member)
 	if d := s.dense.Load(); d != nil {
 		if d.raise(reg, rank) {
 			s.markDirty()
 		}
 		return
 	}
-	s.addSparse(reg, rank)
+	s.addSparse(reg, rank, member, nil)
+}
+
+// AddBytes adds member, as Add does.
+func (s *Sketch) AddBytes(member []byte) {
+	reg, rank := Pos(member)
+	if d := s.dense.Load(); d != nil {
+		if d.raise(reg, rank) {
+			s.markDirty()
+		}
+		return
+	}
+	s.addSparse(reg, rank, "", member)
 }
 
 // markDirty sets the dirty flag without writing to its cache line when it
@@ -72,17 +85,28 @@ func (s *Sketch) markDirty() {
 	}
 }
 
-func (s *Sketch) addSparse(reg uint16, rank uint8) {
+// addSparse adds the member str, or b if str is empty, at reg and rank.
+func (s *Sketch) addSparse(reg uint16, rank uint8, str string, b []byte) {
 	if !s.mu.TryLock() {
 		s.mu.Lock()
 		s.contended++
 	}
 	if d := s.dense.Load(); d != nil { // turned dense while we waited
 		s.mu.Unlock()
-		s.Add(reg, rank)
+		if d.raise(reg, rank) {
+			s.markDirty()
+		}
 		return
 	}
-	if s.raiseSparse(reg, rank) {
+	i, found := s.find(reg)
+	if !found || s.sparse[i].Rank < rank {
+		// A copy: the caller's string may share a large buffer, and its
+		// bytes may change.
+		member := string(b)
+		if str != "" {
+			member = strings.Clone(str)
+		}
+		s.set(i, found, Update{reg, rank, member})
 		s.markDirty()
 	}
 	if len(s.sparse) > maxSparse || s.contended >= promoteAfter {
@@ -91,36 +115,27 @@ func (s *Sketch) addSparse(reg uint16, rank uint8) {
 	s.mu.Unlock()
 }
 
-// raiseSparse raises reg to rank in the sparse slice, marking it dirty,
-// and reports whether it rose. s.mu must be held.
-func (s *Sketch) raiseSparse(reg uint16, rank uint8) bool {
-	i, found := s.find(reg)
-	switch {
-	case !found:
-		s.sparse = slices.Insert(s.sparse, i, entry{reg, rank, true})
-		return true
-	case s.sparse[i].rank < rank:
-		s.sparse[i].rank, s.sparse[i].dirty = rank, true
-		return true
-	}
-	return false
-}
-
-// find returns where reg is or belongs in the sparse slice, and whether
-// it is there. s.mu must be held.
+// find returns where reg is or belongs among the registers pending, and
+// whether it is there. s.mu must be held.
 func (s *Sketch) find(reg uint16) (int, bool) {
-	return slices.BinarySearchFunc(s.sparse, reg, func(e entry, reg uint16) int { return cmp.Compare(e.reg, reg) })
+	return slices.BinarySearchFunc(s.sparse, reg, func(u Update, reg uint16) int { return cmp.Compare(u.Reg, reg) })
 }
 
-// promote turns s dense, keeping which registers are dirty. s.mu must be
+// set stores u at i, found by find. s.mu must be held.
+func (s *Sketch) set(i int, found bool, u Update) {
+	if found {
+		s.sparse[i] = u
+	} else {
+		s.sparse = slices.Insert(s.sparse, i, u)
+	}
+}
+
+// promote turns s dense, its registers pending still pending. s.mu must be
 // held: no sparse writer is active.
 func (s *Sketch) promote() {
 	d := new(denseSketch)
-	for _, e := range s.sparse {
-		d.regs[e.reg/8].Store(d.regs[e.reg/8].Load() | uint64(e.rank)<<(e.reg%8*8))
-		if e.dirty {
-			d.markRisen(e.reg)
-		}
+	for _, u := range s.sparse {
+		d.raise(u.Reg, u.Rank)
 	}
 	s.sparse = nil
 	s.dense.Store(d)
@@ -151,12 +166,13 @@ func (d *denseSketch) raise(reg uint16, rank uint8) bool {
 func (s *Sketch) Dirty() bool { return s.dirty.Load() }
 
 // Take appends to dst the registers that rose since the last Take, at
-// their current ranks, sorted by register, and returns it. A register
-// that rises during Take is either in the result or returned by the next
-// Take.
-func (s *Sketch) Take(dst []Update) []Update {
+// their current ranks, sorted by register, and returns it. withMembers
+// reports whether each carries the member that raised it (the sketch was
+// sparse); otherwise the registers are all there is. A register that
+// rises during Take is either in the result or returned by the next Take.
+func (s *Sketch) Take(dst []Update) (us []Update, withMembers bool) {
 	if !s.dirty.Load() {
-		return dst
+		return dst, false
 	}
 	// Cleared before the registers are read: an Add that rises after the
 	// read sets it again.
@@ -170,18 +186,15 @@ func (s *Sketch) Take(dst []Update) []Update {
 			}
 			for w := d.risen[i].Swap(0); w != 0; w &= w - 1 {
 				reg := uint16(i*64 + bits.TrailingZeros64(w))
-				dst = append(dst, Update{reg, d.rank(reg)})
+				dst = append(dst, Update{Reg: reg, Rank: d.rank(reg)})
 			}
 		}
-		return dst
+		return dst, false
 	}
-	for i, e := range s.sparse {
-		if e.dirty {
-			dst = append(dst, Update{e.reg, e.rank})
-			s.sparse[i].dirty = false
-		}
-	}
-	return dst
+	dst = append(dst, s.sparse...)
+	clear(s.sparse) // let the members go
+	s.sparse = s.sparse[:0]
+	return dst, true
 }
 
 // Restore gives back updates a Take returned that did not reach their
@@ -193,13 +206,20 @@ func (s *Sketch) Restore(us []Update) {
 	s.mu.Lock()
 	if d := s.dense.Load(); d != nil {
 		for _, u := range us {
-			d.markRisen(u.Reg)
+			if !d.raise(u.Reg, u.Rank) {
+				d.markRisen(u.Reg)
+			}
 		}
 	} else {
+		// Only a sparse sketch's updates come back to a sparse sketch:
+		// a dense one never turns sparse again.
 		for _, u := range us {
-			if i, ok := s.find(u.Reg); ok {
-				s.sparse[i].dirty = true
+			if i, found := s.find(u.Reg); !found || s.sparse[i].Rank < u.Rank {
+				s.set(i, found, u)
 			}
+		}
+		if len(s.sparse) > maxSparse {
+			s.promote()
 		}
 	}
 	s.mu.Unlock()
@@ -210,35 +230,33 @@ func (s *Sketch) Restore(us []Update) {
 func (s *Sketch) Pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := 0
-	if d := s.dense.Load(); d != nil {
-		for i := range d.risen {
-			n += bits.OnesCount64(d.risen[i].Load())
-		}
-		return n
+	d := s.dense.Load()
+	if d == nil {
+		return len(s.sparse)
 	}
-	for _, e := range s.sparse {
-		if e.dirty {
-			n++
-		}
+	n := 0
+	for i := range d.risen {
+		n += bits.OnesCount64(d.risen[i].Load())
 	}
 	return n
 }
 
-// MergeInto merges every register of s, taken or not, into r.
-func (s *Sketch) MergeInto(r *Registers) {
+// MergePending merges the registers that rose since they were last taken
+// into r.
+func (s *Sketch) MergePending(r *Registers) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if d := s.dense.Load(); d != nil {
-		for i := range d.regs {
-			w := d.regs[i].Load()
-			for j := range 8 {
-				r.Set(uint16(i*8+j), uint8(w>>(j*8)))
-			}
+	d := s.dense.Load()
+	if d == nil {
+		for _, u := range s.sparse {
+			r.Set(u.Reg, u.Rank)
 		}
 		return
 	}
-	for _, e := range s.sparse {
-		r.Set(e.reg, e.rank)
+	for i := range d.risen {
+		for w := d.risen[i].Load(); w != 0; w &= w - 1 {
+			reg := uint16(i*64 + bits.TrailingZeros64(w))
+			r.Set(reg, d.rank(reg))
+		}
 	}
 }

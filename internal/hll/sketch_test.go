@@ -2,7 +2,6 @@ package hll
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
@@ -29,7 +28,11 @@ func TestSketchTakeSendsEverything(t *testing.T) {
 			for w := range writers {
 				wg.Go(func() {
 					for i := w; i < n; i += writers {
-						s.Add(Pos(member(i)))
+						if i%2 == 0 {
+							s.Add(member(i))
+						} else {
+							s.AddBytes([]byte(member(i)))
+						}
 						if i%64 == 0 {
 							runtime.Gosched()
 						}
@@ -46,9 +49,15 @@ func TestSketchTakeSendsEverything(t *testing.T) {
 					finished = true
 				default:
 				}
-				buf = s.Take(buf[:0])
+				var withMembers bool
+				buf, withMembers = s.Take(buf[:0])
 				if !slices.IsSortedFunc(buf, func(a, b Update) int { return int(a.Reg) - int(b.Reg) }) {
 					t.Fatal("Take returned registers out of order")
+				}
+				for _, u := range buf {
+					if reg, rank := Pos(u.Member); withMembers && (reg != u.Reg || rank != u.Rank) {
+						t.Fatalf("Take returned %d at %d with member %q, which gives %d at %d", u.Reg, u.Rank, u.Member, reg, rank)
+					}
 				}
 				if round%3 == 2 {
 					s.Restore(buf)
@@ -64,41 +73,54 @@ func TestSketchTakeSendsEverything(t *testing.T) {
 			if sent != want {
 				t.Errorf("the registers sent differ from the members'")
 			}
-			var all Registers
-			s.MergeInto(&all)
-			if all != want {
-				t.Errorf("MergeInto differs from the members' registers")
-			}
-			if p := s.Pending(); p != 0 {
-				t.Errorf("Pending = %d after the last Take; want 0", p)
+			var left Registers
+			s.MergePending(&left)
+			if p := s.Pending(); p != 0 || left != (Registers{}) {
+				t.Errorf("after the last Take: Pending = %d, MergePending not empty; want nothing pending", p)
 			}
 		})
 	}
 }
 
+// regsOf returns the registers of members [from, to).
+func regsOf(from, to int) *Registers {
+	var r Registers
+	for i := from; i < to; i++ {
+		r.Set(Pos(member(i)))
+	}
+	return &r
+}
+
+func fromUpdates(us []Update) *Registers {
+	var r Registers
+	for _, u := range us {
+		r.Set(u.Reg, u.Rank)
+	}
+	return &r
+}
+
 func TestSketchTurnsDenseWhenLarge(t *testing.T) {
 	var s Sketch
-	for reg := range uint16(maxSparse) {
-		s.Add(reg, 1)
+	n := 0
+	for ; len(s.sparse) < maxSparse; n++ {
+		s.Add(member(n))
 	}
 	if s.dense.Load() != nil {
 		t.Fatalf("dense at %d registers; want sparse up to %d", maxSparse, maxSparse)
 	}
-	s.Add(maxSparse, 2)
-	if s.dense.Load() == nil {
-		t.Fatalf("sparse at %d registers", maxSparse+1)
+	for ; s.dense.Load() == nil; n++ {
+		s.Add(member(n))
 	}
 	if got := s.Pending(); got != maxSparse+1 {
 		t.Errorf("Pending = %d; want %d", got, maxSparse+1)
 	}
-	us := s.Take(nil)
-	if len(us) != maxSparse+1 || us[maxSparse] != (Update{maxSparse, 2}) {
-		t.Fatalf("Take after turning dense: %d registers, last %v", len(us), us[len(us)-1])
+	us, withMembers := s.Take(nil)
+	if withMembers || *fromUpdates(us) != *regsOf(0, n) {
+		t.Fatalf("Take after turning dense: members %v, registers differ from the members'", withMembers)
 	}
-	s.Add(5, 1) // not higher: nothing rises
-	s.Add(7, 3)
-	if got := s.Take(nil); !slices.Equal(got, []Update{{7, 3}}) {
-		t.Errorf("Take = %v; want [{7 3}]", got)
+	s.Add(member(0)) // seen: nothing rises
+	if got := s.Pending(); got != 0 {
+		t.Errorf("Pending = %d after a member seen before; want 0", got)
 	}
 }
 
@@ -106,7 +128,7 @@ func TestSketchTurnsDenseWhenLarge(t *testing.T) {
 // goroutine adds, until the contended adds turn it dense.
 func TestSketchTurnsDenseWhenContended(t *testing.T) {
 	var s Sketch
-	s.Add(1, 1)
+	s.Add(member(1))
 	deadline := time.Now().Add(10 * time.Second)
 	for s.dense.Load() == nil {
 		if time.Now().After(deadline) {
@@ -114,43 +136,89 @@ func TestSketchTurnsDenseWhenContended(t *testing.T) {
 		}
 		s.mu.Lock()
 		added := make(chan struct{})
-		go func() { s.Add(2, 2); close(added) }()
+		go func() { s.Add(member(2)); close(added) }()
 		time.Sleep(time.Millisecond) // let it find the lock taken (or not: then we try again)
 		s.mu.Unlock()
 		<-added
 	}
-	if got := s.Take(nil); !slices.Equal(got, []Update{{1, 1}, {2, 2}}) {
-		t.Errorf("Take = %v; want [{1 1} {2 2}]", got)
+	if us, _ := s.Take(nil); *fromUpdates(us) != *regsOf(1, 3) {
+		t.Errorf("Take = %v; want the registers of members 1 and 2", us)
 	}
 }
 
-// TestSketchRestoreAcrossPromotion takes registers while sparse and
-// restores them once the sketch is dense.
+// TestSketchRestoreAcrossPromotion takes a register while sparse and
+// restores it once the sketch is dense.
 func TestSketchRestoreAcrossPromotion(t *testing.T) {
 	var s Sketch
-	s.Add(9, 4)
-	taken := s.Take(nil)
-	for reg := range uint16(2 * maxSparse) {
-		s.Add(reg+100, 1)
+	s.Add(member(0))
+	taken, _ := s.Take(nil)
+	for i := range 2 * maxSparse {
+		s.Add(member(i + 1))
 	}
 	s.Take(nil)
 	s.Restore(taken)
-	if got := s.Take(nil); !slices.Equal(got, []Update{{9, 4}}) {
-		t.Errorf("Take after Restore = %v; want [{9 4}]", got)
+	us, _ := s.Take(nil)
+	if len(us) != 1 || us[0].Reg != taken[0].Reg || us[0].Rank < taken[0].Rank {
+		t.Errorf("Take after Restore = %v; want %v (or its register higher)", us, taken)
+	}
+}
+
+// TestSketchKeepsCopies checks that a member a sparse sketch keeps is its
+// own copy.
+func TestSketchKeepsCopies(t *testing.T) {
+	var s Sketch
+	b := []byte("visitor-1")
+	s.AddBytes(b)
+	copy(b, "XXXXXXX")
+	us, withMembers := s.Take(nil)
+	if !withMembers || len(us) != 1 || us[0].Member != "visitor-1" {
+		t.Errorf("Take = %v, %v; want visitor-1's register and member", us, withMembers)
 	}
 }
 
 func TestSketchAddDoesNotAllocate(t *testing.T) {
 	var sparse, dense Sketch
-	sparse.Add(3, 1)
-	for reg := range uint16(2 * maxSparse) {
-		dense.Add(reg, 1)
+	sparse.Add("a")
+	members := make([]string, 100_000)
+	for i := range members {
+		members[i] = member(i)
+		dense.Add(members[i])
 	}
-	rng := rand.New(rand.NewPCG(1, 1))
-	if n := testing.AllocsPerRun(1000, func() { sparse.Add(3, uint8(1+rng.IntN(MaxRank))) }); n != 0 {
-		t.Errorf("sparse Add of a known register allocates %.1f times; want 0", n)
+	i := 0
+	if n := testing.AllocsPerRun(1000, func() { sparse.Add("a") }); n != 0 {
+		t.Errorf("sparse Add of a member pending allocates %.1f times; want 0", n)
 	}
-	if n := testing.AllocsPerRun(1000, func() { dense.Add(uint16(rng.IntN(NumRegisters)), uint8(1+rng.IntN(MaxRank))) }); n != 0 {
+	if n := testing.AllocsPerRun(1000, func() { dense.Add(members[i%len(members)]); i++ }); n != 0 {
 		t.Errorf("dense Add allocates %.1f times; want 0", n)
+	}
+}
+
+// TestSketchPending checks what a sparse and a dense sketch hold as
+// pending before and after a Take, and that only a dense one remembers
+// the registers it handed out.
+func TestSketchPending(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		n      int
+		resend bool // a member added again after Take is pending again
+	}{{"sparse", 100, true}, {"dense", 10_000, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var s Sketch
+			var want Registers
+			for i := range tc.n {
+				s.Add(member(i))
+				want.Set(Pos(member(i)))
+			}
+			var got Registers
+			s.MergePending(&got)
+			if got != want || s.Pending() != len(want.Updates(nil)) {
+				t.Fatalf("before Take: MergePending differs, Pending = %d; want %d", s.Pending(), len(want.Updates(nil)))
+			}
+			s.Take(nil)
+			s.Add(member(0))
+			if got := s.Pending(); (got == 1) != tc.resend {
+				t.Errorf("member 0 again after Take: Pending = %d; want it pending again: %v", got, tc.resend)
+			}
+		})
 	}
 }
