@@ -77,7 +77,8 @@ func (e *Engine) Unique(name string) (*Unique, error) {
 	if u, ok := w.byName.Load(name); ok {
 		return u.(*Unique), nil
 	}
-	u := &Unique{e: e, name: name, key: e.Key(name)}
+	key := e.Key(name)
+	u := &Unique{e: e, name: key[len(key)-len(name):], key: key} // one string for both
 	w.byName.Store(name, u)
 	w.all = append(w.all, u)
 	return u, nil
@@ -227,7 +228,7 @@ func (u *Unique) get(ctx context.Context) (*hll.Registers, error) {
 func (u *Unique) take() (ups []hll.Update, withMembers bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.inflight, withMembers = u.sketch.Take(u.inflight[:0])
+	u.inflight, withMembers = u.sketch.Take(nil)
 	return u.inflight, withMembers
 }
 
@@ -241,8 +242,7 @@ func (u *Unique) settle() {
 		}
 	}
 	u.epoch++
-	clear(u.inflight) // let the members go
-	u.inflight = u.inflight[:0]
+	u.inflight = nil
 }
 
 // restore makes the registers in flight pending again, to be resent.
@@ -250,8 +250,7 @@ func (u *Unique) restore() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.sketch.Restore(u.inflight)
-	clear(u.inflight)
-	u.inflight = u.inflight[:0]
+	u.inflight = nil
 }
 
 // unwritten returns how many of the count's registers are not known to be

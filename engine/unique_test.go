@@ -143,6 +143,7 @@ func TestUniqueClusterMatchesPFADD(t *testing.T) {
 	for _, replicas := range []int{-1, 0} {
 		engines = append(engines, newEngine(t, cluster.Client(t), engine.Options{
 			Namespace: ns, FlushInterval: 20 * time.Millisecond, Replicas: replicas,
+			OnError: func(err error) { t.Logf("Replicas %d: %v", replicas, err) },
 		}))
 	}
 	// Names with hash tags of their own, too: the scratch key must follow
@@ -577,5 +578,31 @@ func TestUniqueAddDoesNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(1000, tc.fn); n != 0 {
 			t.Errorf("%s allocates %.1f times per call; want 0", tc.name, n)
 		}
+	}
+}
+
+// TestUniqueSmallCountsStaySmall keeps 100,000 unique counts of 5 members
+// each: once flushed, a small count must cost well under a KiB of heap
+// (its members went to Redis; a dense sketch would be 18 KiB).
+func TestUniqueSmallCountsStaySmall(t *testing.T) {
+	const counts = 100_000
+	e := newEngine(t, redistest.Client(t), engine.Options{Namespace: redistest.Prefix(t), FlushInterval: time.Hour})
+	before := heapInUse()
+	for i := range counts {
+		u := uniqueOrFail(t, e, "uv:"+strconv.Itoa(i))
+		for j := range 5 {
+			u.Add(visitor(i*5 + j))
+		}
+	}
+	pending := heapInUse()
+	if err := e.FlushUniques(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	per := (float64(heapInUse()) - float64(before)) / counts
+	t.Logf("%d counts of 5 members: %.0f bytes each with their members pending, %.0f once flushed",
+		counts, (float64(pending)-float64(before))/counts, per)
+	if per > 1024 {
+		t.Errorf("a flushed small count takes %.0f bytes; want under 1 KiB", per)
 	}
 }

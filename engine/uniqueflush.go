@@ -319,7 +319,9 @@ func (e *Engine) writeUniquesOn(ctx context.Context, pipe redis.Pipeliner, write
 			w.refusals.Add(1)
 		default:
 			failed = cmp.Or(failed, fmt.Errorf("engine: write unique count %q: %w", x.u.name, err))
-			w.failures.Add(1)
+			if !errors.Is(err, context.Canceled) { // not a background flush that Close cut short
+				w.failures.Add(1)
+			}
 		}
 		x.u.restore()
 	}
@@ -431,7 +433,7 @@ type UniqueStats struct {
 	Waits      uint64 // WAITs among them
 	RoundTrips uint64 // pipelines sent
 	Registers  uint64 // registers written, as confirmed by Redis
-	Failures   uint64 // counts whose write failed for a reason other than their key, and was resent
+	Failures   uint64 // counts whose write failed for a reason other than their key (or Close), and was resent
 	Refusals   uint64 // counts whose write Redis refused for their key (see UniqueKeyError)
 
 	Reads          uint64 // Count calls

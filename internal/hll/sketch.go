@@ -1,7 +1,6 @@
 package hll
 
 import (
-	"cmp"
 	"math/bits"
 	"slices"
 	"strings"
@@ -14,8 +13,8 @@ import (
 // zero value is an empty sketch. It is safe for concurrent use; Take and
 // Restore are meant for one flushing goroutine at a time.
 //
-// A sketch starts sparse: a sorted slice of the registers pending, each
-// with the member that raised it to its rank, under a mutex. Take empties
+// A sketch starts sparse: a sorted slice of the registers pending, and
+// the member that raised each to its rank, under a mutex. Take empties
 // it, so a sketch that is not being added to costs next to nothing,
 // however many members it saw, and what it takes can be sent as those
 // members (one PFADD), which Redis applies much faster than a merge into
@@ -31,14 +30,36 @@ type Sketch struct {
 	dirty atomic.Bool // a register may have risen since the last Take
 
 	mu        sync.Mutex
-	sparse    []Update // guarded by mu; sorted by register, with members; unused once dense
+	sparse    []entry  // guarded by mu; sorted; unused once dense
+	members   []string // guarded by mu; the members sparse entries index
 	contended int      // guarded by mu
 }
 
+// entry is a register pending in a sparse sketch: its index, its rank and
+// the index in Sketch.members of the member that raised it, packed so
+// that the slice sorts by register, is searched in few cache lines, and
+// moves without write barriers.
+type entry uint32
+
 const (
-	// maxSparse is the most registers a sparse sketch holds: 24 KiB and
-	// the members', which one PFADD adds as fast as Redis merges a whole
-	// HyperLogLog.
+	entryReg  = 18 // the register's shift
+	entryRank = 12 // the rank's shift
+	entryIdx  = 1<<entryRank - 1
+)
+
+func newEntry(reg uint16, rank uint8, idx int) entry {
+	return entry(reg)<<entryReg | entry(rank)<<entryRank | entry(idx)
+}
+
+func (e entry) reg() uint16    { return uint16(e >> entryReg) }
+func (e entry) rank() uint8    { return uint8(e>>entryRank) & 63 }
+func (e entry) index() int     { return int(e & entryIdx) }
+func (e entry) update() Update { return Update{Reg: e.reg(), Rank: e.rank()} }
+
+const (
+	// maxSparse is the most registers a sparse sketch holds, 20 bytes
+	// each and the members': as many members as one PFADD adds about as
+	// fast as Redis merges a whole HyperLogLog. Below 1<<entryRank.
 	maxSparse = 1024
 	// promoteAfter is how many contended locks turn a sketch dense.
 	promoteAfter = 8
@@ -99,7 +120,7 @@ func (s *Sketch) addSparse(reg uint16, rank uint8, str string, b []byte) {
 		return
 	}
 	i, found := s.find(reg)
-	if !found || s.sparse[i].Rank < rank {
+	if !found || s.sparse[i].rank() < rank {
 		// A copy: the caller's string may share a large buffer, and its
 		// bytes may change.
 		member := string(b)
@@ -118,26 +139,30 @@ func (s *Sketch) addSparse(reg uint16, rank uint8, str string, b []byte) {
 // find returns where reg is or belongs among the registers pending, and
 // whether it is there. s.mu must be held.
 func (s *Sketch) find(reg uint16) (int, bool) {
-	return slices.BinarySearchFunc(s.sparse, reg, func(u Update, reg uint16) int { return cmp.Compare(u.Reg, reg) })
+	i, _ := slices.BinarySearch(s.sparse, newEntry(reg, 0, 0))
+	return i, i < len(s.sparse) && s.sparse[i].reg() == reg
 }
 
 // set stores u at i, found by find. s.mu must be held.
 func (s *Sketch) set(i int, found bool, u Update) {
 	if found {
-		s.sparse[i] = u
-	} else {
-		s.sparse = slices.Insert(s.sparse, i, u)
+		idx := s.sparse[i].index()
+		s.members[idx] = u.Member
+		s.sparse[i] = newEntry(u.Reg, u.Rank, idx)
+		return
 	}
+	s.sparse = slices.Insert(s.sparse, i, newEntry(u.Reg, u.Rank, len(s.members)))
+	s.members = append(s.members, u.Member)
 }
 
 // promote turns s dense, its registers pending still pending. s.mu must be
 // held: no sparse writer is active.
 func (s *Sketch) promote() {
 	d := new(denseSketch)
-	for _, u := range s.sparse {
-		d.raise(u.Reg, u.Rank)
+	for _, e := range s.sparse {
+		d.raise(e.reg(), e.rank())
 	}
-	s.sparse = nil
+	s.sparse, s.members = nil, nil
 	s.dense.Store(d)
 }
 
@@ -191,9 +216,14 @@ func (s *Sketch) Take(dst []Update) (us []Update, withMembers bool) {
 		}
 		return dst, false
 	}
-	dst = append(dst, s.sparse...)
-	clear(s.sparse) // let the members go
-	s.sparse = s.sparse[:0]
+	for _, e := range s.sparse {
+		u := e.update()
+		u.Member = s.members[e.index()]
+		dst = append(dst, u)
+	}
+	// Not kept for reuse: most sketches are small and idle most of the
+	// time, and should cost nothing then.
+	s.sparse, s.members = nil, nil
 	return dst, true
 }
 
@@ -214,7 +244,7 @@ func (s *Sketch) Restore(us []Update) {
 		// Only a sparse sketch's updates come back to a sparse sketch:
 		// a dense one never turns sparse again.
 		for _, u := range us {
-			if i, found := s.find(u.Reg); !found || s.sparse[i].Rank < u.Rank {
+			if i, found := s.find(u.Reg); !found || s.sparse[i].rank() < u.Rank {
 				s.set(i, found, u)
 			}
 		}
@@ -248,8 +278,8 @@ func (s *Sketch) MergePending(r *Registers) {
 	defer s.mu.Unlock()
 	d := s.dense.Load()
 	if d == nil {
-		for _, u := range s.sparse {
-			r.Set(u.Reg, u.Rank)
+		for _, e := range s.sparse {
+			r.Set(e.reg(), e.rank())
 		}
 		return
 	}
