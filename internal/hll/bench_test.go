@@ -17,9 +17,10 @@ func BenchmarkPos(b *testing.B) {
 	}
 }
 
-// BenchmarkSketchAdd adds from every goroutine to one sketch: a sparse
-// one whose few registers are already at their ranks, and a dense one of
-// a million members (most Adds raise nothing, as in a real sketch).
+// BenchmarkSketchAdd adds from every goroutine to one sketch: one of 100
+// members, added again and again (sparse, until contention turns it
+// dense), and one of a million members (dense; most Adds raise nothing,
+// as in a real sketch).
 func BenchmarkSketchAdd(b *testing.B) {
 	members := make([]string, 1<<20)
 	for i := range members {
@@ -28,7 +29,7 @@ func BenchmarkSketchAdd(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		n    int
-	}{{"sparse", 100}, {"dense", len(members)}} {
+	}{{"100-members", 100}, {"1M-members", len(members)}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var s Sketch
 			for _, m := range members[:tc.n] {

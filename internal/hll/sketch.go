@@ -76,26 +76,29 @@ type denseSketch struct {
 // it is sparse, it keeps a copy of a member that raises a register until
 // the register is taken.
 func (s *Sketch) Add(member string) {
-	reg, rank := Pos(member)
-	if d := s.dense.Load(); d != nil {
-		if d.raise(reg, rank) {
-			s.markDirty()
-		}
-		return
+	if reg, rank := Pos(member); !s.addDense(reg, rank) {
+		s.addSparse(reg, rank, member, nil)
 	}
-	s.addSparse(reg, rank, member, nil)
 }
 
 // AddBytes adds member, as Add does.
 func (s *Sketch) AddBytes(member []byte) {
-	reg, rank := Pos(member)
-	if d := s.dense.Load(); d != nil {
-		if d.raise(reg, rank) {
-			s.markDirty()
-		}
-		return
+	if reg, rank := Pos(member); !s.addDense(reg, rank) {
+		s.addSparse(reg, rank, "", member)
 	}
-	s.addSparse(reg, rank, "", member)
+}
+
+// addDense raises reg to rank if the sketch is dense, and reports whether
+// it is.
+func (s *Sketch) addDense(reg uint16, rank uint8) bool {
+	d := s.dense.Load()
+	if d == nil {
+		return false
+	}
+	if d.raise(reg, rank) {
+		s.markDirty()
+	}
+	return true
 }
 
 // markDirty sets the dirty flag without writing to its cache line when it
@@ -112,17 +115,15 @@ func (s *Sketch) addSparse(reg uint16, rank uint8, str string, b []byte) {
 		s.mu.Lock()
 		s.contended++
 	}
-	if d := s.dense.Load(); d != nil { // turned dense while we waited
+	if s.dense.Load() != nil { // turned dense while we waited
 		s.mu.Unlock()
-		if d.raise(reg, rank) {
-			s.markDirty()
-		}
+		s.addDense(reg, rank)
 		return
 	}
 	i, found := s.find(reg)
 	if !found || s.sparse[i].rank() < rank {
-		// A copy: the caller's string may share a large buffer, and its
-		// bytes may change.
+		// A copy: the caller's string may share a large buffer, and the
+		// caller's slice may be reused.
 		member := string(b)
 		if str != "" {
 			member = strings.Clone(str)
