@@ -274,39 +274,3 @@ func (u *Unique) dropStaleRead(now time.Time) {
 		u.cached.Store(false)
 	}
 }
-
-// UniqueKeyError reports a unique count whose key Redis refused: it holds
-// something other than a HyperLogLog. Its registers are kept and sent
-// again after a backoff that doubles with every refusal, up to
-// Options.MaxKeyBackoff (FlushUniques and Close send them at once); other
-// counts are not affected.
-type UniqueKeyError struct {
-	Name     string
-	Refusals int   // consecutive refusals of the key, this one included
-	Err      error // wraps flush.ErrWrongType and Redis' message
-}
-
-func (e *UniqueKeyError) Error() string {
-	return fmt.Sprintf("engine: unique count %q refused %d times: %v", e.Name, e.Refusals, e.Err)
-}
-
-func (e *UniqueKeyError) Unwrap() error { return e.Err }
-
-// UnflushedUniquesError is returned by Close, joined with any
-// *UnflushedError, when registers of unique counts could not be written
-// before its context ended (or Redis refused their keys). They are lost
-// when the process exits: the counts miss the members that raised them.
-type UnflushedUniquesError struct {
-	Keys      int      // unique counts with unwritten registers
-	Registers int      // their unwritten registers
-	InDoubt   int      // the part of Registers sent and not confirmed: Redis may have merged them
-	Names     []string // up to 10 of them, for the log
-	Err       error    // why: the last flush error, or ctx's
-}
-
-func (e *UnflushedUniquesError) Error() string {
-	return fmt.Sprintf("engine: %d unique counts (%d registers, %d of them in doubt) not flushed, e.g. %s: %v",
-		e.Keys, e.Registers, e.InDoubt, strings.Join(e.Names, ", "), e.Err)
-}
-
-func (e *UnflushedUniquesError) Unwrap() error { return e.Err }
