@@ -41,7 +41,8 @@ type Engine struct {
 
 	recordsCollected atomic.Uint64
 
-	upkeep upkeep
+	upkeep  upkeep
+	uniques uniques
 
 	// state is read by every Add: padding keeps the counters written by
 	// reads and flushes off its cache line.
@@ -90,6 +91,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Engine, error) {
 	}
 	e.flusher.Start()
 	e.startUpkeep()
+	e.startUniques()
 	return e, nil
 }
 
@@ -164,14 +166,14 @@ func (e *Engine) Discard(name string) (int64, error) {
 	return n, nil
 }
 
-// Flush writes every delta added before the call and waits for Redis. It
-// returns nil only when all of them are in Redis; see flush.Flusher.Flush
-// for the errors.
+// Flush writes every delta, and every member of a unique count, added
+// before the call and waits for Redis. It returns nil only when all of
+// them are in Redis; see flush.Flusher.Flush for the errors.
 func (e *Engine) Flush(ctx context.Context) error {
 	if e.state.Load() != open {
 		return ErrClosed
 	}
-	return e.flusher.Flush(ctx)
+	return errors.Join(e.flusher.Flush(ctx), e.FlushUniques(ctx))
 }
 
 // Close stops accepting Adds and flushes
@@ -180,8 +182,10 @@ func (e *Engine) Flush(ctx context.Context) error {
 // an *UnflushedError naming what was not, within moments of ctx ending
 // even if a flush is stuck waiting on Redis (that flush goes on in the
 // background, and what it confirms is in Redis but counted as unflushed in
-// the error, as InDoubt). Close is idempotent; later calls return the
-// first call's result.
+// the error, as InDoubt). Unique counts are flushed alongside, and
+// registers left unwritten come as an *UnflushedUniquesError, joined with
+// any *UnflushedError. Close is idempotent; later calls return the first
+// call's result.
 //
 // Every Add is flushed, rejected (ErrClosed, Stats.RejectedAdds) or
 // reported in the error; an Add racing the very end of Close may be both
@@ -189,6 +193,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.state.Store(closing)
+		uniques := e.closeUniques(ctx)
 		done := make(chan error, 1)
 		go func() {
 			e.stopUpkeep()
@@ -202,7 +207,7 @@ func (e *Engine) Close(ctx context.Context) error {
 			err = fmt.Errorf("engine: close: %w", ctx.Err())
 		}
 		e.state.Store(sealed)
-		e.closeErr = e.unflushed(err)
+		e.closeErr = e.uniquesUnflushed(ctx, uniques, e.unflushed(err))
 	})
 	return e.closeErr
 }
@@ -218,14 +223,8 @@ func (e *Engine) finalFlush(ctx context.Context) error {
 			// after the flush drained: flush it too.
 			continue
 		}
-		if !flush.Retryable(err) || ctx.Err() != nil {
-			return err // done, or only keys Redis refuses: retrying cannot help
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(backoff):
-			backoff = min(2*backoff, time.Second)
+		if !flush.Retryable(err) || !sleepBackoff(ctx, &backoff) {
+			return err // done, only keys Redis refuses (retrying cannot help), or ctx ended
 		}
 	}
 }

@@ -16,6 +16,8 @@ type Stats struct {
 	Reads            uint64 // Value calls
 	ReadCacheHits    uint64 // Value calls answered from the read cache
 	ReadRoundTrips   uint64 // GETs sent for Value (shared by concurrent readers)
+	// Uniques are the figures of the unique counts (see Engine.Unique).
+	Uniques UniqueStats
 }
 
 // Stats returns a snapshot of e's counters.
@@ -30,5 +32,6 @@ func (e *Engine) Stats() Stats {
 		Reads:            e.readStats.reads.Load(),
 		ReadCacheHits:    e.readStats.hits.Load(),
 		ReadRoundTrips:   e.readStats.roundTrips.Load(),
+		Uniques:          e.UniqueStats(),
 	}
 }
