@@ -19,7 +19,7 @@ import (
 // scenario is one row of the comparison.
 type scenario struct {
 	id, name string
-	group    string // counter, serial, lease, queue
+	group    string // counter, serial, lease, unique, queue
 	baseline string // id of the row this one's ratio is against
 	workers  int    // goroutines
 	needsLua bool
@@ -90,6 +90,7 @@ func scenarios(cfg compareConfig) []scenario {
 		{id: "lease-acquire-release", name: "lease TryAcquire + Release", group: "lease", baseline: "raw-setnx-del", workers: n, needsLua: true,
 			run: func(r *row) (outcome, error) { return leaseCycle(r, n) }},
 	}...)
+	list = append(list, uniqueScenarios(n)...)
 	return append(list, queueScenarios(n)...)
 }
 
