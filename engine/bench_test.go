@@ -69,28 +69,26 @@ func BenchmarkEngineAdd(b *testing.B) {
 		}
 	})
 	b.Run("RWMutexMap", func(b *testing.B) {
-		m := rwMutexMap{m: make(map[string]*atomic.Int64)}
-		for _, name := range names {
-			m.add(name, 1)
-		}
-		w := walk(b, names)
-		b.RunParallel(func(pb *testing.PB) {
-			for i := w.start(); pb.Next(); i = w.next(i) {
-				m.add(names[i], 1)
-			}
-		})
+		benchAddByName(b, names, &rwMutexMap{m: make(map[string]*atomic.Int64)})
 	})
 	b.Run("SyncMap", func(b *testing.B) {
-		var m syncMap
-		for _, name := range names {
-			m.add(name, 1)
+		benchAddByName(b, names, new(syncMap))
+	})
+}
+
+// benchAddByName is BenchmarkEngineAdd's loop for a reference counter by
+// name. The engine row calls Engine.Add directly, as its users do; calling
+// the references through the interface instead of directly made no
+// measurable difference (19.7 against 19.6 ns for RWMutexMap).
+func benchAddByName(b *testing.B, names []string, m interface{ add(string, int64) }) {
+	for _, name := range names {
+		m.add(name, 1)
+	}
+	w := walk(b, names)
+	b.RunParallel(func(pb *testing.PB) {
+		for i := w.start(); pb.Next(); i = w.next(i) {
+			m.add(names[i], 1)
 		}
-		w := walk(b, names)
-		b.RunParallel(func(pb *testing.PB) {
-			for i := w.start(); pb.Next(); i = w.next(i) {
-				m.add(names[i], 1)
-			}
-		})
 	})
 }
 
