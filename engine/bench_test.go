@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -11,9 +12,10 @@ import (
 )
 
 // The engine's hot paths, with the background flusher writing to a real
-// Redis every 100ms. Compare with ./shard's reference benchmarks
-// (PaddedPerGoroutine is the floor, SharedAtomic the naive counter), run
-// in the same `go test -bench . ./shard ./engine`.
+// Redis every 100ms. Compare CounterAdd with ./shard's references
+// (CounterAdd/PaddedPerGoroutine is the floor, CounterAdd/SharedAtomic
+// the naive counter), run in the same `go test -bench Add ./shard ./engine`;
+// EngineAdd carries its own.
 
 func benchEngine(b *testing.B) *engine.Engine {
 	b.Helper()
@@ -38,29 +40,114 @@ func BenchmarkCounterAdd(b *testing.B) {
 }
 
 // BenchmarkEngineAdd looks the counter up by name on every call, over
-// 10,000 names.
+// 10,000 names, next to what a user would write instead: a map under a
+// sync.RWMutex and a sync.Map, of *atomic.Int64 created on first use
+// (and never written anywhere). Every name exists before the timer starts,
+// so all three measure the lookup of an existing name.
 func BenchmarkEngineAdd(b *testing.B) {
-	e := benchEngine(b)
 	names := make([]string, 10000)
 	for i := range names {
 		names[i] = fmt.Sprintf("pv:/page/%05d", i)
 	}
-	var seed atomic.Uint64
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(seed.Add(7919))
-		for pb.Next() {
-			if err := e.Add(names[i%len(names)], 1); err != nil {
-				b.Error(err)
-				return
+	b.Run("engine", func(b *testing.B) {
+		e := benchEngine(b)
+		for _, name := range names {
+			e.Add(name, 1)
+		}
+		w := walk(b, names)
+		b.RunParallel(func(pb *testing.PB) {
+			for i := w.start(); pb.Next(); i = w.next(i) {
+				if err := e.Add(names[i], 1); err != nil {
+					b.Error(err)
+					return
+				}
 			}
-			i++
+		})
+		b.StopTimer()
+		if err := e.Close(context.Background()); err != nil {
+			b.Fatal(err)
 		}
 	})
-	b.StopTimer()
-	if err := e.Close(context.Background()); err != nil {
-		b.Fatal(err)
+	b.Run("RWMutexMap", func(b *testing.B) {
+		benchAddByName(b, names, &rwMutexMap{m: make(map[string]*atomic.Int64)})
+	})
+	b.Run("SyncMap", func(b *testing.B) {
+		benchAddByName(b, names, new(syncMap))
+	})
+}
+
+// benchAddByName is BenchmarkEngineAdd's loop for a reference counter by
+// name. The engine row calls Engine.Add directly, as its users do; calling
+// the references through the interface instead of directly made no
+// measurable difference (19.7 against 19.6 ns for RWMutexMap).
+func benchAddByName(b *testing.B, names []string, m interface{ add(string, int64) }) {
+	for _, name := range names {
+		m.add(name, 1)
 	}
+	w := walk(b, names)
+	b.RunParallel(func(pb *testing.PB) {
+		for i := w.start(); pb.Next(); i = w.next(i) {
+			m.add(names[i], 1)
+		}
+	})
+}
+
+// rwMutexMap is the counter by name most Go programs would write.
+type rwMutexMap struct {
+	mu sync.RWMutex
+	m  map[string]*atomic.Int64
+}
+
+func (m *rwMutexMap) add(name string, delta int64) {
+	m.mu.RLock()
+	n := m.m[name]
+	m.mu.RUnlock()
+	if n == nil {
+		m.mu.Lock()
+		if n = m.m[name]; n == nil {
+			n = new(atomic.Int64)
+			m.m[name] = n
+		}
+		m.mu.Unlock()
+	}
+	n.Add(delta)
+}
+
+// syncMap is a counter by name on sync.Map, which is built for keys
+// written once and read many times.
+type syncMap struct{ m sync.Map }
+
+func (m *syncMap) add(name string, delta int64) {
+	n, ok := m.m.Load(name)
+	if !ok {
+		n, _ = m.m.LoadOrStore(name, new(atomic.Int64))
+	}
+	n.(*atomic.Int64).Add(delta)
+}
+
+// nameWalk spreads the goroutines of a parallel benchmark over a list of
+// names: each starts at its own point and walks the list round.
+type nameWalk struct {
+	n    int
+	seed atomic.Uint64
+}
+
+// walk resets b's timer and returns a walk over names.
+func walk(b *testing.B, names []string) *nameWalk {
+	b.ReportAllocs()
+	b.ResetTimer()
+	return &nameWalk{n: len(names)}
+}
+
+func (w *nameWalk) start() int { return int(w.seed.Add(7919) % uint64(w.n)) }
+
+// next is i+1 wrapped round; not (i+1)%n, a division that would cost a
+// fifth of what is measured.
+func (w *nameWalk) next(i int) int {
+	if i++; i == w.n {
+		return 0
+	}
+	return i
 }
 
 // BenchmarkNaiveINCR is one INCR round trip per event on the same Redis:

@@ -13,10 +13,10 @@ type Counter struct {
 	base     atomic.Int64            // the single cell of an uncontended counter
 	stripes  atomic.Pointer[stripes] // non-nil once contention was seen
 	inflight atomic.Int64            // drained but neither settled nor restored
-	next     atomic.Pointer[Counter] // link on the table's dirty list
-	table    *Table                  // owner of the dirty list
+	next     atomic.Pointer[Counter] // link on its dirty list
+	table    *Table                  // owner of the dirty lists
 	name     string                  // immutable
-	dirty    atomic.Bool             // on the dirty list, or about to be
+	dirty    atomic.Bool             // on its dirty list, or about to be
 	flags    atomic.Uint32           // pinned, touched; the fields fill one cache line
 }
 
@@ -38,32 +38,52 @@ func (c *Counter) Pin() {
 func (c *Counter) Name() string { return c.name }
 
 // Add adds delta. It never blocks or allocates.
+//
+// The add itself is one atomic add, as cheap as a shared atomic counter
+// when uncontended. Contention cannot be read off an atomic add the way
+// LongAdder reads it off a failed compare-and-swap, so Add samples it: on
+// about one add in 64 it reloads the cell, and a value changed since its
+// own add means another core wrote the cell in between (see contended).
 func (c *Counter) Add(delta int64) {
-	if s := c.stripes.Load(); s != nil {
-		cell := s.cell()
-		if v := cell.Load(); !cell.CompareAndSwap(v, v+delta) {
-			c.contended(s, cell, delta)
-		}
-	} else if v := c.base.Load(); !c.base.CompareAndSwap(v, v+delta) {
-		c.contended(nil, nil, delta)
+	n := &c.base
+	s := c.stripes.Load()
+	if s != nil {
+		n = &s.cell().Int64
+	}
+	if v := n.Add(delta); sampled(v) && n.Load() != v {
+		c.contended(s)
 	}
 	if !c.dirty.Load() {
 		c.markDirty()
 	}
 }
 
-// contended is Add's slow path, taken when a CAS failed because another
-// core wrote the same cell: it grows the stripes (up to the table's cap)
-// and lands delta with an unconditional atomic add.
+// sampled picks about one value in 64 for Add's contention check. It
+// hashes the whole value, so whatever the deltas (multiples of 64
+// included) the cell's successive values hit it at that rate.
+func sampled(v int64) bool {
+	return uint64(v)*golden>>(64-sampleBits) == 0
+}
+
+// sampleBits sets Add's sampling rate of contention checks: one in
+// 2^sampleBits. The check is a plain load, but a sparse one keeps the
+// common path a single atomic add.
+const sampleBits = 6
+
+// contended is taken when Add saw the cell it had just written change
+// under it: another core wrote it (or, rarely, a drain or Restore did;
+// growing then costs memory, never a count). s is the stripes Add used,
+// nil for the base cell. contended grows the stripes, up to the table's
+// cap, or at full size re-draws the salt so that colliding goroutines move
+// apart.
 //
 //go:noinline
-func (c *Counter) contended(s *stripes, cell *cell, delta int64) {
+func (c *Counter) contended(s *stripes) {
 	max := c.table.maxStripes
 	switch {
+	case max == 1: // the table keeps counters single cells, contended or not
 	case s == nil:
-		c.stripes.CompareAndSwap(nil, newStripes(min(2, max)))
-		c.base.Add(delta)
-		return
+		c.stripes.CompareAndSwap(nil, newStripes(2))
 	case len(s.cells) < max:
 		// Adds that loaded s before the swap still land in s, so the grown
 		// array keeps s on its chain for sum and drain to read.
@@ -73,10 +93,9 @@ func (c *Counter) contended(s *stripes, cell *cell, delta int64) {
 	default:
 		s.salt.Store(rand.Uint64()) // full size: reshuffle instead
 	}
-	cell.Add(delta)
 }
 
-// markDirty puts c on its table's dirty list once per drain.
+// markDirty puts c on one of its table's dirty lists, once per drain.
 //
 //go:noinline
 func (c *Counter) markDirty() {

@@ -2,8 +2,11 @@ package shard
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -62,16 +65,10 @@ func TestContentionGrowsStripesUpToCapWithoutLoss(t *testing.T) {
 	c := tab.Get("hot")
 	var want int64
 	for i := 0; i < 10; i++ {
-		// Force the slow path as a failed CAS would.
-		s := c.stripes.Load()
-		var cl *cell
-		if s != nil {
-			cl = &s.cells[0]
-		}
-		c.contended(s, cl, int64(i))
+		// Force the slow path as a sampled contention check would.
+		c.contended(c.stripes.Load())
+		c.Add(int64(i))
 		want += int64(i)
-		c.Add(1)
-		want++
 	}
 	if got := c.Stripes(); got != 8 {
 		t.Fatalf("Stripes() = %d; want the cap 8", got)
@@ -158,6 +155,77 @@ func TestConcurrentAddsAndDrainsLoseNothing(t *testing.T) {
 	}
 }
 
+// TestContentionGrowsStripes runs Adds to one counter on every P until
+// Add's sampled check sees them contend and the counter grows stripes.
+func TestContentionGrowsStripes(t *testing.T) {
+	procs := runtime.GOMAXPROCS(0)
+	if procs < 2 {
+		t.Skip("Adds contend only from two Ps at once")
+	}
+	c := NewTable(0).Get("hot")
+	var stop atomic.Bool
+	var added atomic.Int64
+	var wg sync.WaitGroup
+	for range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var n int64
+			for !stop.Load() {
+				c.Add(1)
+				n++
+			}
+			added.Add(n)
+		}()
+	}
+	// The goroutines must run at the same time, which a busy machine may
+	// delay, but not for long.
+	for deadline := time.Now().Add(time.Minute); c.Stripes() == 1 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if c.Stripes() == 1 {
+		t.Fatalf("%d Adds from %d goroutines in a minute; Stripes() = 1, want more", added.Load(), procs)
+	}
+	if got, want := c.Load(), added.Load(); got != want {
+		t.Fatalf("Load() = %d; want %d", got, want)
+	}
+}
+
+// TestSampledAtItsRateForEveryDelta: whatever the delta, the values a
+// cell goes through reach Add's contention check about once in
+// 2^sampleBits adds, so no delta hides contention.
+func TestSampledAtItsRateForEveryDelta(t *testing.T) {
+	const adds = 1 << 16
+	want := adds >> sampleBits
+	for _, delta := range []int64{1, -1, 2, 3, 7, 64, -64, 100, 1000, 4096, 1 << 20, 1<<40 + 7, -(1 << 33)} {
+		hits := 0
+		v := int64(12345)
+		for range adds {
+			v += delta
+			if sampled(v) {
+				hits++
+			}
+		}
+		if hits < want/2 || hits > want*2 {
+			t.Errorf("delta %d: %d of %d values sampled; want about %d", delta, hits, adds, want)
+		}
+	}
+}
+
+func TestMaxStripesOneKeepsOneCell(t *testing.T) {
+	c := NewTable(1).Get("k")
+	c.contended(nil)
+	c.Add(2)
+	if got := c.Stripes(); got != 1 {
+		t.Fatalf("NewTable(1): Stripes() after contention = %d; want 1", got)
+	}
+	if got := c.Load(); got != 2 {
+		t.Fatalf("Load() = %d; want 2", got)
+	}
+}
+
 func TestAddDoesNotAllocate(t *testing.T) {
 	tab := NewTable(0)
 	c := tab.Get("k")
@@ -165,7 +233,7 @@ func TestAddDoesNotAllocate(t *testing.T) {
 		t.Fatalf("Add allocates %.1f times per call; want 0", n)
 	}
 	striped := tab.Get("striped")
-	striped.contended(nil, nil, 0)
+	striped.contended(nil)
 	if n := testing.AllocsPerRun(1000, func() { striped.Add(1) }); n != 0 {
 		t.Fatalf("striped Add allocates %.1f times per call; want 0", n)
 	}

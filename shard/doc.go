@@ -1,16 +1,18 @@
 // Package shard owns abacus's in-memory counters: lock-free, adaptively
 // striped int64 cells and the concurrent name→counter table that finds them.
 //
-// A Counter starts with a single cell. Adds that lose a compare-and-swap on
-// that cell (the sign of contention) inflate it into a power-of-two array of
-// cache-line padded stripes, picked by a per-goroutine hash and doubled on
-// further contention up to a cap near GOMAXPROCS — the scheme of Java's
-// LongAdder. A cold counter therefore costs one 64-byte object; only hot
-// counters pay for stripes.
+// A Counter starts with a single cell, and an Add is one atomic add to it.
+// When a sampled check after an add sees that another core wrote the cell
+// in between (the sign of contention), the cell inflates into a
+// power-of-two array of cache-line padded stripes, picked by a
+// per-goroutine hash and doubled on further contention up to a cap near
+// GOMAXPROCS — the scheme of Java's LongAdder, which detects contention
+// with a failed compare-and-swap instead. A cold counter therefore costs
+// one 64-byte object; only hot counters pay for stripes.
 //
 // Counters are built for write-behind. Add marks a counter dirty and the
-// Table keeps dirty counters on a lock-free list, so a flusher visits only
-// what changed. Table.Drain moves the accumulated delta out of the cells with
+// Table keeps dirty counters on lock-free lists, one per goroutine hash,
+// so a flusher visits only what changed. Table.Drain moves the accumulated delta out of the cells with
 // atomic swaps (an Add racing with Drain lands either in this drain or the
 // next, never nowhere) into the counter's in-flight amount, where it stays
 // until the caller Settles it (written remotely) or Restores it (not

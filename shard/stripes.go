@@ -45,8 +45,12 @@ func newStripes(n int) *stripes {
 // neighbouring stacks over the whole table; the top bits are the
 // well-mixed ones.
 func (s *stripes) cell() *cell {
-	return &s.cells[((probe()^s.salt.Load())*0x9E3779B97F4A7C15>>32)&s.mask]
+	return &s.cells[((probe()^s.salt.Load())*golden>>32)&s.mask]
 }
+
+// golden is 2^64 divided by the golden ratio. Multiplying by it is
+// Fibonacci hashing: it spreads neighbouring inputs over the top bits.
+const golden = 0x9E3779B97F4A7C15
 
 // sum reads every cell of s and its predecessors; concurrent Adds may or
 // may not be included.
@@ -80,7 +84,7 @@ func DefaultMaxStripes() int {
 }
 
 func ceilPow2(n int) int {
-	p := 2
+	p := 1
 	for p < n {
 		p <<= 1
 	}

@@ -3,12 +3,14 @@ package shard
 import (
 	"sync"
 	"sync/atomic"
-
-	"github.com/cespare/xxhash/v2"
+	"unsafe"
 )
 
 // tableShards is the number of independently locked insert domains.
-const tableShards = 64
+const (
+	tableShardBits = 6
+	tableShards    = 1 << tableShardBits
+)
 
 // Table maps names to Counters and tracks which counters are dirty. The
 // zero value is not usable; call NewTable. It is safe for concurrent use.
@@ -22,7 +24,8 @@ const tableShards = 64
 // drops them.
 type Table struct {
 	shards     [tableShards]tableShard
-	dirty      atomic.Pointer[Counter] // head of the lock-free dirty list
+	dirty      [dirtyLists]dirtyList
+	hash       nameHash
 	size       atomic.Int64
 	maxStripes int
 	sweepMu    sync.Mutex
@@ -37,6 +40,22 @@ type tableShard struct {
 	_     [cacheLine - 8 - 8 - 8 - 8]byte
 }
 
+// dirtyLists is how many dirty lists a table keeps. The first Add to a
+// counter after a drain pushes it on the list its goroutine hashes to, so
+// goroutines doing that at the same time rarely contend on a list head.
+const (
+	dirtyListBits = 6
+	dirtyLists    = 1 << dirtyListBits
+)
+
+// dirtyList is the head of a lock-free list of dirty counters (a Treiber
+// stack; only Drain pops, and it takes the whole list at once, so there is
+// no ABA hazard), on a cache line of its own.
+type dirtyList struct {
+	head atomic.Pointer[Counter]
+	_    [cacheLine - 8]byte
+}
+
 // slot holds a counter and its name's hash. The hash is stored before the
 // counter is published, so a reader that sees the counter sees the hash.
 // A deleted counter's slot holds tombstone.
@@ -46,13 +65,14 @@ type slot struct {
 }
 
 // NewTable returns an empty table whose counters grow up to maxStripes
-// stripes under contention; maxStripes ≤ 0 means DefaultMaxStripes, and
-// other values are rounded up to a power of two.
+// stripes under contention; maxStripes ≤ 0 means DefaultMaxStripes, 1
+// keeps every counter a single cell, and other values are rounded up to a
+// power of two.
 func NewTable(maxStripes int) *Table {
 	if maxStripes <= 0 {
 		maxStripes = DefaultMaxStripes()
 	}
-	return &Table{maxStripes: ceilPow2(maxStripes)}
+	return &Table{maxStripes: ceilPow2(maxStripes), hash: newNameHash()}
 }
 
 // Len returns the number of counters in the table.
@@ -60,55 +80,61 @@ func (t *Table) Len() int { return int(t.size.Load()) }
 
 // Lookup returns the counter named name, or nil if there is none. It takes
 // no lock.
-func (t *Table) Lookup(name string) *Counter {
-	h := xxhash.Sum64String(name)
-	return t.shards[h>>58].find(h, name)
-}
+func (t *Table) Lookup(name string) *Counter { return t.get(name, false) }
 
-// Get returns the counter named name, creating it if needed.
-func (t *Table) Get(name string) *Counter {
-	h := xxhash.Sum64String(name)
-	sh := &t.shards[h>>58]
-	if c := sh.find(h, name); c != nil {
-		return c
+// Get returns the counter named name, creating it if needed. For a name in
+// the table it takes no lock.
+func (t *Table) Get(name string) *Counter { return t.get(name, true) }
+
+// get is Get and Lookup in one function, which they inline to a call of,
+// with the probe inlined too: a lookup is on the path of every Add by
+// name, and its steps (hash, slot, counter) depend on each other.
+//
+// A slot whose hash is stored but whose counter is not yet is an insert in
+// progress: the name is not in the table yet.
+func (t *Table) get(name string, create bool) *Counter {
+	h := t.hash.sum(name)
+	sh := t.shard(h)
+	if p := sh.slots.Load(); p != nil {
+		slots := *p
+		mask := uint64(len(slots) - 1)
+		for i := h & mask; ; i = (i + 1) & mask {
+			s := &slots[i]
+			c := s.counter.Load()
+			if c == nil {
+				break
+			}
+			if s.hash.Load() == h && c != tombstone && sameString(c.name, name) {
+				return c
+			}
+		}
+	}
+	if !create {
+		return nil
 	}
 	return t.insert(sh, h, name)
+}
+
+// sameString is a == b, skipping the byte comparison when both share
+// their bytes, as a name passed again (a constant, a kept string) shares
+// them with the counter's name.
+func sameString(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
+}
+
+// shard returns the shard of names hashing to h. The slot index comes from
+// the low bits of h, so the shard takes the high ones.
+func (t *Table) shard(h uint64) *tableShard {
+	return &t.shards[h>>(64-tableShardBits)]
 }
 
 // tombstone marks a slot whose counter was deleted. It is never written.
 var tombstone = new(Counter)
 
-func (sh *tableShard) find(h uint64, name string) *Counter {
-	c, _, _ := sh.probe(h, name)
-	return c
-}
-
-// probe looks name up in the current slot array and returns its counter,
-// the array and the index, or a nil counter. The counter is the one the
-// probe matched: reading the slot again could see a tombstone or, after a
-// grow, another array.
-func (sh *tableShard) probe(h uint64, name string) (*Counter, []slot, uint64) {
-	p := sh.slots.Load()
-	if p == nil {
-		return nil, nil, 0
-	}
-	slots := *p
-	mask := uint64(len(slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		c := slots[i].counter.Load()
-		if c == nil {
-			return nil, nil, 0
-		}
-		if c != tombstone && slots[i].hash.Load() == h && c.name == name {
-			return c, slots, i
-		}
-	}
-}
-
 func (t *Table) insert(sh *tableShard, h uint64, name string) *Counter {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if c := sh.find(h, name); c != nil {
+	if c := t.get(name, false); c != nil { // under mu: the array is current
 		return c
 	}
 	p := sh.slots.Load()
@@ -132,13 +158,19 @@ func (t *Table) insert(sh *tableShard, h uint64, name string) *Counter {
 // for the name from now on. Delete suits counters that are done with, such
 // as closed time windows.
 func (t *Table) Delete(name string) bool {
-	h := xxhash.Sum64String(name)
-	sh := &t.shards[h>>58]
+	h := t.hash.sum(name)
+	sh := t.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	c, slots, i := sh.probe(h, name) // under mu: the array is current
+	c := t.get(name, false) // under mu: the array is current
 	if c == nil {
 		return false
+	}
+	slots := *sh.slots.Load()
+	mask := uint64(len(slots) - 1)
+	i := h & mask
+	for slots[i].counter.Load() != c { // c is in this array: the walk ends
+		i = (i + 1) & mask
 	}
 	slots[i].counter.Store(tombstone)
 	sh.n--
@@ -221,13 +253,13 @@ func put(slots []slot, h uint64, c *Counter) {
 	slots[i].counter.Store(c)
 }
 
-// push adds c to the dirty list (a Treiber stack; only Drain pops,
-// and it takes the whole list at once, so there is no ABA hazard).
+// push adds c to the calling goroutine's dirty list.
 func (t *Table) push(c *Counter) {
+	l := &t.dirty[probe()*golden>>(64-dirtyListBits)]
 	for {
-		head := t.dirty.Load()
+		head := l.head.Load()
 		c.next.Store(head)
-		if t.dirty.CompareAndSwap(head, c) {
+		if l.head.CompareAndSwap(head, c) {
 			return
 		}
 	}
@@ -238,13 +270,15 @@ func (t *Table) push(c *Counter) {
 // whose delta is not zero. A counter added to while Drain runs is marked
 // again for the next call. Drain must not run concurrently with itself.
 func (t *Table) Drain(fn func(c *Counter, delta int64)) {
-	for c := t.dirty.Swap(nil); c != nil; {
-		next := c.next.Load()
-		c.next.Store(nil)
-		if d := c.drain(); d != 0 {
-			fn(c, d)
+	for i := range t.dirty {
+		for c := t.dirty[i].head.Swap(nil); c != nil; {
+			next := c.next.Load()
+			c.next.Store(nil)
+			if d := c.drain(); d != 0 {
+				fn(c, d)
+			}
+			c = next
 		}
-		c = next
 	}
 }
 

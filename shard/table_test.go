@@ -3,6 +3,7 @@ package shard
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -212,5 +213,93 @@ func TestConcurrentDeleteLosesNothing(t *testing.T) {
 	drain()
 	if total != writers*adds {
 		t.Fatalf("drained %d; want %d (with %d deletes racing)", total, writers*adds, n)
+	}
+}
+
+// TestFirstAddsFromManyGoroutinesAreDrainedOnce has goroutines make the
+// first Adds after a drain at the same time, pushing onto the table's dirty
+// lists together: every counter is drained once, with every Add.
+func TestFirstAddsFromManyGoroutinesAreDrainedOnce(t *testing.T) {
+	const names, goroutines = 1000, 16
+	tab := NewTable(0)
+	counters := make([]*Counter, names)
+	for i := range counters {
+		counters[i] = tab.Get(fmt.Sprint("n", i))
+	}
+	for round := range 20 {
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for i := range counters {
+					// Each goroutine walks the counters from a different start.
+					counters[(i+g*names/goroutines)%names].Add(1)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		drained := make(map[*Counter]int, names)
+		tab.Drain(func(c *Counter, d int64) {
+			c.Settle(d)
+			drained[c]++
+			if d != goroutines {
+				t.Errorf("round %d: %s drained %d; want %d", round, c.Name(), d, goroutines)
+			}
+		})
+		for _, c := range counters {
+			if drained[c] != 1 {
+				t.Fatalf("round %d: %s drained %d times; want once", round, c.Name(), drained[c])
+			}
+		}
+	}
+}
+
+// TestNamesWithOneHash forces every name into one probe chain, with a hash
+// whose keys are zero and names whose first word is zero: the probe must
+// tell names apart by their bytes, and walk past tombstones.
+func TestNamesWithOneHash(t *testing.T) {
+	tab := NewTable(0)
+	tab.hash = nameHash{}
+	names := []string{"\x00\x00\x00\x00\x00\x00\x00\x00a", "\x00\x00\x00\x00\x00\x00\x00\x00b", "\x00\x00\x00\x00\x00\x00\x00\x00c"}
+	for _, name := range names[1:] {
+		if h := tab.hash.sum(name); h != tab.hash.sum(names[0]) {
+			t.Fatalf("hash(%q) = %#x; want the hash of %q, %#x", name, h, names[0], tab.hash.sum(names[0]))
+		}
+	}
+	counters := map[*Counter]string{}
+	for _, name := range names {
+		counters[tab.Get(name)] = name
+	}
+	if len(counters) != len(names) {
+		t.Fatalf("%d names with one hash share %d counters", len(names), len(counters))
+	}
+	if !tab.Delete(names[1]) {
+		t.Fatalf("Delete(%q) = false", names[1])
+	}
+	for _, name := range []string{names[0], names[2]} {
+		if c := tab.Lookup(name); c == nil || counters[c] != name {
+			t.Fatalf("Lookup(%q) after deleting %q found %v", name, names[1], c)
+		}
+	}
+	if tab.Lookup(names[1]) != nil {
+		t.Fatalf("Lookup(%q) found a deleted name", names[1])
+	}
+}
+
+// TestNameFoundWhateverItsBytes: a name built afresh (its own bytes) finds
+// the counter created from another copy of it.
+func TestNameFoundWhateverItsBytes(t *testing.T) {
+	tab := NewTable(0)
+	for _, n := range []int{1, 5, 12, 16, 17, 40} {
+		name := strings.Repeat("x", n)
+		c := tab.Get(name)
+		again := string([]byte(name))
+		if tab.Get(again) != c || tab.Lookup(again) != c {
+			t.Errorf("%d-byte name: a copy of it did not find its counter", n)
+		}
 	}
 }
