@@ -163,6 +163,7 @@ func (o Options) flushOptions() flush.Options {
 		PipelineKeys:   o.MaxPipelineKeys,
 		Timeout:        o.FlushTimeout,
 		MaxBackoff:     o.MaxBackoff,
+		KeyPrefix:      o.Namespace,
 		RecordPrefix:   o.Namespace + "writer:",
 		RecordTTL:      o.WriterTTL,
 		KeyTTL:         o.KeyTTL,

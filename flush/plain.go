@@ -11,7 +11,8 @@ import (
 
 // roundPlain sends fresh deltas as pipelined INCRBYs (AtLeastOnce). A
 // delta whose reply is lost is restored and sent again, so it may be
-// applied twice. A plain round sends everything it drains: there is never
+// applied twice. Unlike a script call, each INCRBY is a go-redis command
+// of its own, with its allocations. A plain round sends everything it drains: there is never
 // more for another round.
 func (f *Flusher) roundPlain(ctx context.Context, force bool) (more bool, err error) {
 	fresh, since := f.drain()
@@ -42,9 +43,10 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	cmds := make([]*redis.IntCmd, len(chunk))
 	commands := len(chunk)
 	for i, d := range chunk {
-		cmds[i] = pipe.IncrBy(ctx, d.Key, d.N)
+		key := f.opts.KeyPrefix + d.Key
+		cmds[i] = pipe.IncrBy(ctx, key, d.N)
 		if f.opts.KeyTTL > 0 {
-			pipe.PExpire(ctx, d.Key, f.opts.KeyTTL)
+			pipe.PExpire(ctx, key, f.opts.KeyTTL)
 			commands++
 		}
 		if r := d.Register; r != nil {
@@ -74,7 +76,7 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 			// sends it again.
 			retry = append(retry, d)
 			if err == nil {
-				err = fmt.Errorf("INCRBY %s: %w", d.Key, classify(cerr))
+				err = fmt.Errorf("INCRBY %s: %w", f.opts.KeyPrefix+d.Key, classify(cerr))
 			}
 		}
 	}
