@@ -56,7 +56,10 @@ func (t *topology) refresh(ctx context.Context, used func(g int) bool) error {
 // load reads the slot map and chooses each master's home: the one it had,
 // if it still owns it; else a slot it owns whose group was used before
 // (used), so that a master promoted in a failover carries on with the
-// record it inherited from its old master; else the lowest slot it owns.
+// record it inherited from its old master; else the highest slot it owns.
+// Each home that moves away leaves a record behind (idle, until
+// collected), and redis-cli's reshard and rebalance move a master's
+// lowest slots first: the highest is the one they move last.
 func (t *topology) load(ctx context.Context, used func(g int) bool) error {
 	// ForEachMaster reloads the client's slot map before it returns
 	// (ReloadState only schedules a reload), so MasterForKey below
@@ -93,15 +96,14 @@ func (t *topology) load(ctx context.Context, used func(g int) bool) error {
 			continue
 		}
 		n.home = -1
-		for s := range slots {
+		for s := slots - 1; s >= 0; s-- {
 			if owner[s] != int32(i) {
 				continue
 			}
-			if n.home < 0 {
+			if n.home < 0 || used(s) {
 				n.home = s
 			}
 			if used(s) {
-				n.home = s
 				break
 			}
 		}

@@ -172,7 +172,7 @@ func checkClusterTotals(t *testing.T, cc *redis.ClusterClient, prefix string, wa
 
 // clusterFlusher starts a Cluster of three masters and a Flusher on it
 // that has flushed one key to master 0, so that master 0 has a home
-// group: the lowest slot it owns.
+// group: the highest slot it owns.
 func clusterFlusher(t *testing.T) (c *redistest.Cluster, m *slotMover, f *Flusher, src *mapSource, home int) {
 	t.Helper()
 	c = redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3})
@@ -180,13 +180,13 @@ func clusterFlusher(t *testing.T) (c *redistest.Cluster, m *slotMover, f *Flushe
 	p := redistest.Prefix(t)
 	src = newMapSource()
 	f = newFlusher(t, c.Client(t), src, Options{KeyPrefix: p, RecordPrefix: p + "w:", Replicas: -1})
-	first, _ := c.Slots(0)
-	src.add(keyIn(first+100, 0), 1)
+	_, last := c.Slots(0)
+	src.add(keyIn(last-100, 0), 1)
 	if err := f.Flush(context.Background()); err != nil {
 		t.Fatalf("first Flush: %v", err)
 	}
-	if home = f.topo.route(first).home; home != first {
-		t.Fatalf("master 0's home is slot %d; want %d, the lowest it owns", home, first)
+	if home = f.topo.route(last).home; home != last {
+		t.Fatalf("master 0's home is slot %d; want %d, the highest it owns", home, last)
 	}
 	return c, m, f, src, home
 }
@@ -212,7 +212,7 @@ func inFlight(f *Flusher, src *mapSource, g int, ds ...Delta) *batch {
 func TestClusterBatchInDoubtFollowsItsRecord(t *testing.T) {
 	c, m, f, src, home := clusterFlusher(t)
 	ctx := context.Background()
-	moves, stays := home+1, home+2
+	moves, stays := home-1, home-2
 	applied := inFlight(f, src, home, Delta{Key: keyIn(moves, 1), N: 10}, Delta{Key: keyIn(stays, 1), N: 20})
 	if pending, _, err := f.send(ctx, []*batch{applied}); err != nil || len(pending) > 0 {
 		t.Fatalf("send: %d pending, %v", len(pending), err)
@@ -247,12 +247,12 @@ func TestClusterBatchInDoubtFollowsItsRecord(t *testing.T) {
 func TestClusterFlushDuringSlotMigration(t *testing.T) {
 	c, m, f, src, home := clusterFlusher(t)
 	ctx := context.Background()
-	want := map[string]int64{keyIn(home+100, 0): 1}
+	want := map[string]int64{keyIn(home-100, 0): 1}
 	add := func(name string, n int64) {
 		src.add(name, n)
 		want[name] += n
 	}
-	s := home + 5
+	s := home - 5
 	old, fresh := keyIn(s, 1), keyIn(s, 2)
 	add(old, 1)
 	if err := f.Flush(ctx); err != nil {
@@ -282,7 +282,7 @@ func TestClusterFlushDuringSlotMigration(t *testing.T) {
 	// key, which master 1 does not serve, goes on to master 0.
 	m.begin(home, 0, 1)
 	m.moveKeys(home, 0, 1)
-	add(keyIn(home+3, 3), 1)
+	add(keyIn(home-3, 3), 1)
 	if err := f.Flush(ctx); !errors.Is(err, ErrPending) || !errors.Is(err, ErrMoved) {
 		t.Fatalf("Flush while the record's slot migrates = %v; want ErrPending wrapping ErrMoved", err)
 	}

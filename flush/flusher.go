@@ -76,8 +76,9 @@ type refusal struct {
 
 // New returns a Flusher writing src's deltas through rdb, a *redis.Client,
 // a failover client or a *redis.ClusterClient (a *redis.Ring returns
-// ErrUnsupportedClient). It does not start flushing in the background
-// until Start.
+// ErrUnsupportedClient; a Cluster needs Redis 7.0 or later in
+// ExactlyOnce mode). It does not start flushing in the background until
+// Start.
 func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("%w: nil redis client", ErrInvalidOptions)
@@ -247,8 +248,9 @@ func (f *Flusher) flush(ctx context.Context, force bool) error {
 			// migration of the slot ends: leave them to the next flush
 			// rather than spin on them.
 			if reroutes++; reroutes > maxReroutes {
-				err = errors.Join(fmt.Errorf("flush: %d keys left for a later flush: %w", f.moved, ErrMoved), err)
-				f.report(err)
+				moved := fmt.Errorf("flush: %d keys left for a later flush: %w", f.moved, ErrMoved)
+				f.report(moved)
+				err = errors.Join(moved, err)
 				break
 			}
 		}

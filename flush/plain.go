@@ -11,9 +11,9 @@ import (
 
 // roundPlain sends fresh deltas as pipelined INCRBYs (AtLeastOnce). A
 // delta whose reply is lost is restored and sent again, so it may be
-// applied twice. Unlike a script call, each INCRBY is a go-redis command
-// of its own, with its allocations. A plain round sends everything it drains: there is never
-// more for another round.
+// applied twice. A plain round sends everything it drains: there is never
+// more for another round. Unlike a script call, each INCRBY is a go-redis
+// command of its own, with its allocations.
 func (f *Flusher) roundPlain(ctx context.Context, force bool) (more bool, err error) {
 	fresh, since := f.drain()
 	fresh, keyErrs := f.hold(fresh, since, force)

@@ -16,12 +16,12 @@ type Stats struct {
 	Resent        uint64 // batches sent again after an unknown outcome
 	Duplicates    uint64 // resent batches Redis had applied already (not applied again)
 	KeyErrors     uint64 // deltas refused for their key (see KeyError)
+	LostBatches   uint64 // batches given up in doubt (see LostError)
+	LostDelta     int64  // sum of their deltas
 	// Moved counts deltas a Cluster master refused because it did not
-	// serve their key (see ErrMoved): none was applied, and each was sent
-	// again to the master serving it.
-	Moved       uint64
-	LostBatches uint64 // batches given up in doubt (see LostError)
-	LostDelta   int64  // sum of their deltas
+	// serve their key (see ErrMoved): none was applied, and each went back
+	// to the Source, to be sent to the master serving it.
+	Moved uint64
 	// Unreplicated counts batches applied on the master while fewer
 	// replicas than wanted acknowledged them: kept and resent.
 	Unreplicated   uint64
