@@ -14,24 +14,20 @@ import (
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
-// TestClusterExactTotals runs the exact-totals load against a real
-// 3-master Redis Cluster and restarts one master mid-run: batches are
-// grouped per master with a writer record on each, and the ones in doubt
-// during the restart are resent until the master answers.
-func TestClusterExactTotals(t *testing.T) {
-	cluster := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3, AppendOnly: true})
-	check := cluster.Client(t)
-	ns := redistest.Prefix(t)
+// clusterEngines returns n engines on cluster under namespace ns, each
+// with a client of its own, flushing every 50 ms.
+func clusterEngines(t *testing.T, cluster *redistest.Cluster, ns string, n int) []*engine.Engine {
+	t.Helper()
 	var engines []*engine.Engine
-	for range 4 {
+	for range n {
 		// Timeouts far above what a flush takes on a loaded machine. A
 		// flush of 10,000 keys is a pipeline of some 7 batches per master,
 		// and go-redis gives a whole pipeline one write and one read
 		// deadline; when those (or FlushTimeout) are shorter than a
 		// starved, race-instrumented client needs, every flush times out,
 		// and so does every resend of the same batches: the engine never
-		// catches up. The restart needs no timeout to be noticed: the
-		// master's connections close.
+		// catches up. A restarted master needs no timeout to be noticed:
+		// its connections close.
 		c := redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs:        cluster.Addrs(),
 			ReadTimeout:  time.Minute,
@@ -43,6 +39,18 @@ func TestClusterExactTotals(t *testing.T) {
 			FlushTimeout: time.Minute,
 		}))
 	}
+	return engines
+}
+
+// TestClusterExactTotals runs the exact-totals load against a real
+// 3-master Redis Cluster and restarts one master mid-run: batches are
+// grouped per master with a writer record on each, and the ones in doubt
+// during the restart are resent until the master answers.
+func TestClusterExactTotals(t *testing.T) {
+	cluster := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3, AppendOnly: true})
+	check := cluster.Client(t)
+	ns := redistest.Prefix(t)
+	engines := clusterEngines(t, cluster, ns, 4)
 	stop := make(chan struct{})
 	result := make(chan map[string]int64)
 	go func() { result <- hammer(engines, 8, 10000, 1<<40, stop, nil) }()
@@ -102,21 +110,7 @@ func TestClusterReshardExactTotals(t *testing.T) {
 		}
 	}
 	ns := redistest.Prefix(t)
-	var engines []*engine.Engine
-	for range 4 {
-		// Timeouts as in TestClusterExactTotals: a starved,
-		// race-instrumented client must not time out every flush.
-		c := redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:        cluster.Addrs(),
-			ReadTimeout:  time.Minute,
-			WriteTimeout: time.Minute,
-		})
-		t.Cleanup(func() { c.Close() })
-		engines = append(engines, newEngine(t, c, engine.Options{
-			Namespace: ns, FlushInterval: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
-			FlushTimeout: time.Minute,
-		}))
-	}
+	engines := clusterEngines(t, cluster, ns, 4)
 	var counted atomic.Int64
 	stop := make(chan struct{})
 	result := make(chan map[string]int64)

@@ -19,6 +19,25 @@ func (s *sliceSource) Drain(dst []Delta) []Delta { return append(dst, s.deltas..
 func (s *sliceSource) Settle([]Delta)            {}
 func (s *sliceSource) Restore([]Delta)           {}
 
+// flushes runs b.N timed flushes after one that loads the script (and on
+// a Cluster the slot map), and returns the commands they sent.
+func flushes(b *testing.B, f *Flusher) (commands uint64) {
+	b.Helper()
+	ctx := context.Background()
+	if err := f.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	before := f.Stats().Commands
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := f.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return f.Stats().Commands - before
+}
+
 // BenchmarkFlush measures one flush of N dirty keys (ns/op is the flush
 // duration) in exactly-once mode, plain pipelined mode, and as a raw
 // go-redis pipeline of the same INCRBYs in chunks of the same size.
@@ -44,18 +63,7 @@ func BenchmarkFlush(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := f.Flush(ctx); err != nil { // loads the script
-					b.Fatal(err)
-				}
-				before := f.Stats().Commands
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if err := f.Flush(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
-				report(b, f.Stats().Commands-before)
+				report(b, flushes(b, f))
 			})
 		}
 		b.Run(fmt.Sprintf("keys=%d/raw-pipeline", n), func(b *testing.B) {
@@ -125,7 +133,6 @@ func BenchmarkFlushReplicated(b *testing.B) {
 // BatchKeys of its keys, under one writer record.
 func BenchmarkFlushCluster(b *testing.B) {
 	cluster := redistest.StartCluster(b, redistest.ClusterOptions{Masters: 3})
-	ctx := context.Background()
 	const n = 100000
 	deltas := make([]Delta, n)
 	for i := range deltas {
@@ -144,19 +151,9 @@ func BenchmarkFlushCluster(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := f.Flush(ctx); err != nil { // loads the script and the slot map
-				b.Fatal(err)
-			}
-			before := f.Stats().Commands
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if err := f.Flush(ctx); err != nil {
-					b.Fatal(err)
-				}
-			}
+			commands := flushes(b, f)
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
-			b.ReportMetric(float64(f.Stats().Commands-before)/float64(b.N), "calls/flush")
+			b.ReportMetric(float64(commands)/float64(b.N), "calls/flush")
 		})
 	}
 }
