@@ -84,6 +84,28 @@ type keyArg struct{ b []byte }
 // MarshalBinary returns the key's bytes.
 func (k *keyArg) MarshalBinary() ([]byte, error) { return k.b, nil }
 
+// wireKeys writes the Redis keys of ds (prefix+Key) back to back into
+// buf, and returns it with one keyArg per delta into it, in wire: both
+// reuse the memory they are given.
+func wireKeys(buf []byte, wire []keyArg, prefix string, ds []Delta) ([]byte, []keyArg) {
+	buf = buf[:0]
+	for _, d := range ds {
+		buf = append(buf, prefix...)
+		buf = append(buf, d.Key...)
+	}
+	if cap(wire) < len(ds) {
+		wire = make([]keyArg, len(ds))
+	}
+	wire = wire[:len(ds)]
+	off := 0
+	for i, d := range ds {
+		end := off + len(prefix) + len(d.Key)
+		wire[i].b = buf[off:end:end]
+		off = end
+	}
+	return buf, wire
+}
+
 // Header arguments of applySource, as indexes into batch.args.
 const (
 	argCommand = 0 // EVAL or EVALSHA
@@ -95,21 +117,7 @@ const (
 // prepare builds the batch's arguments: the Redis key of every delta
 // (prefix+Key) in one buffer, and the pointers go-redis writes.
 func (b *batch) prepare(prefix string, keyTTL time.Duration) {
-	b.keys = b.keys[:0]
-	for _, d := range b.deltas {
-		b.keys = append(b.keys, prefix...)
-		b.keys = append(b.keys, d.Key...)
-	}
-	if cap(b.wire) < len(b.deltas) {
-		b.wire = make([]keyArg, len(b.deltas))
-	}
-	b.wire = b.wire[:len(b.deltas)]
-	off := 0
-	for i, d := range b.deltas {
-		end := off + len(prefix) + len(d.Key)
-		b.wire[i].b = b.keys[off:end:end]
-		off = end
-	}
+	b.keys, b.wire = wireKeys(b.keys, b.wire, prefix, b.deltas)
 	b.n, b.keyTTLMillis = len(b.deltas), keyTTL.Milliseconds()
 	a := append(b.args[:0], nil, nil, 1, b.record, &b.seq, &b.floor, &b.resend, &b.keyTTLMillis, &b.n, &b.base)
 	b.regs = b.regs[:0]

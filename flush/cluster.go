@@ -16,8 +16,15 @@ type node struct {
 	// master's fresh batches: a slot the master owns (see topology.load).
 	home int
 
-	fresh []Delta  // scratch of a round: the master's fresh deltas
-	out   []*batch // scratch of a send: the batches routed here
+	fresh []Delta // scratch of a round: the master's fresh deltas
+
+	// The state of a send (see Flusher.send).
+	out     []*batch // batches routed here, not sent yet
+	cur     []*batch // batches of the exchange in flight
+	chunk   int      // how many batches cur had when first sent
+	retries int      // how many times cur was sent again
+	rebased bool     // a regressed record was accepted: send cur again
+	ex      exchange
 }
 
 // topology maps hash slots to the masters of a Redis Cluster, from the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -142,19 +143,71 @@ func (f *Flusher) record(g int) string {
 	return f.opts.RecordPrefix + f.id
 }
 
-// send sends batches, those of each master in order, and settles what
-// Redis confirms. It returns the batches still in doubt, the key errors
-// met, and the first failure.
+// send sends batches, those of each master in order, in pipelines of at
+// most PipelineKeys keys, and settles what Redis confirms. Each master has
+// one pipeline in flight at a time, and all of them are in flight at once:
+// their round trips overlap, and so does the work of their servers. It
+// returns the batches still in doubt, the key errors met, and the first
+// failure. After a master's pipeline fails outright, the batches never
+// sent to it are dropped and their deltas restored, with their sequence
+// numbers given back.
 func (f *Flusher) send(ctx context.Context, batches []*batch) (pending []*batch, keyErrs []error, cause error) {
-	for _, n := range f.route(batches) {
-		p, errs, err := f.sendTo(ctx, n, n.out)
-		pending = append(pending, p...)
-		keyErrs = append(keyErrs, errs...)
-		if cause == nil {
-			cause = err
+	nodes := f.route(batches)
+	for {
+		var live []*node
+		for _, n := range nodes {
+			if len(n.cur) == 0 {
+				if len(n.out) == 0 {
+					continue
+				}
+				k, keys := 0, 0
+				for k < len(n.out) && (k == 0 || keys+len(n.out[k].deltas) <= f.pipelineKeys()) {
+					keys += len(n.out[k].deltas)
+					k++
+				}
+				n.cur, n.out, n.chunk, n.retries = n.out[:k], n.out[k:], k, 0
+			}
+			f.pipeline(ctx, n, n.cur)
+			live = append(live, n)
+		}
+		if len(live) == 0 {
+			return pending, keyErrs, cause
+		}
+		if len(live) == 1 {
+			live[0].ex.pipe.Exec(ctx) // errors are read per command
+		} else {
+			var wg sync.WaitGroup
+			for _, n := range live {
+				wg.Go(func() { n.ex.pipe.Exec(ctx) })
+			}
+			wg.Wait()
+		}
+		for _, n := range live {
+			p, errs, err := f.replies(n)
+			keyErrs = append(keyErrs, errs...)
+			// NOSCRIPT (Redis restarted, failed over, or SCRIPT FLUSH), or a
+			// regressed record now accepted: send what was refused again, as
+			// EVAL, before anything after it. A failover can bring both.
+			if (n.noScript || n.rebased) && len(p) > 0 && n.retries < 2 {
+				n.cur = p
+				n.retries++
+				continue
+			}
+			n.cur = nil
+			pending = append(pending, p...)
+			f.sized(len(p) == n.chunk && isTimeout(err))
+			if err != nil {
+				if cause == nil {
+					cause = err
+				}
+				if len(p) == n.chunk {
+					// Nothing got through: keep the rest for later.
+					pending = append(pending, f.unsend(n.out)...)
+					n.out = nil
+				}
+			}
 		}
 	}
-	return pending, keyErrs, cause
 }
 
 // route sorts batches by the master to send them to, keeping their order,
@@ -180,52 +233,6 @@ func (f *Flusher) route(batches []*batch) []*node {
 	return nodes
 }
 
-// sendTo sends batches to n in order, in pipelines of at most
-// PipelineKeys keys, and settles what Redis confirms. It returns the
-// batches still in doubt (in order), the key errors met, and the first
-// failure. After a pipeline fails outright it stops: batches never sent
-// are dropped and their deltas restored, with their sequence numbers
-// given back.
-func (f *Flusher) sendTo(ctx context.Context, n *node, batches []*batch) (pending []*batch, keyErrs []error, cause error) {
-	for len(batches) > 0 {
-		k, keys := 0, 0
-		for k < len(batches) && (k == 0 || keys+len(batches[k].deltas) <= f.pipelineKeys()) {
-			keys += len(batches[k].deltas)
-			k++
-		}
-		chunk := batches[:k]
-		batches = batches[k:]
-		f.rebased = false
-		p, errs, err := f.sendOn(ctx, n, chunk)
-		// NOSCRIPT (Redis restarted, failed over, or SCRIPT FLUSH), or a
-		// regressed record now accepted: send what was refused again, as
-		// EVAL, before anything after it. A failover can bring both.
-		for range 2 {
-			if !(n.noScript || f.rebased) || len(p) == 0 {
-				break
-			}
-			f.rebased = false
-			var more []error
-			p, more, err = f.sendOn(ctx, n, p)
-			errs = append(errs, more...)
-		}
-		pending = append(pending, p...)
-		keyErrs = append(keyErrs, errs...)
-		f.sized(len(p) == len(chunk) && isTimeout(err))
-		if err != nil {
-			if cause == nil {
-				cause = err
-			}
-			if len(p) == len(chunk) {
-				// Nothing got through: keep the rest for later.
-				pending = append(pending, f.unsend(batches)...)
-				break
-			}
-		}
-	}
-	return pending, keyErrs, cause
-}
-
 // unsend drops batches that were never sent, restoring their deltas and
 // rewinding each group's sequence to the first of them, so that sequence
 // numbers stay contiguous. Batches sent before are kept and returned.
@@ -241,55 +248,69 @@ func (f *Flusher) unsend(batches []*batch) (keep []*batch) {
 	return keep
 }
 
-// sendOn sends chunk to n in one pipeline, followed by WAIT when replicas
-// are wanted: on the same connection, since a WAIT counts the writes of
-// its own connection. A batch applied (or found applied) while fewer
-// replicas than wanted acknowledged stays pending: it is resent,
-// recognised as a duplicate, and confirmed once a WAIT after it succeeds.
-// The error is the first failure in the chunk: a batch refused only
-// because an earlier one is in doubt says nothing the earlier one's error
-// did not.
+// exchange is a pipeline to one master: script calls for some of its
+// batches, then a WAIT when replicas are wanted, on the same connection,
+// since a WAIT counts the writes of its own connection.
+type exchange struct {
+	pipe    redis.Pipeliner
+	batches []*batch
+	cmds    []*redis.Cmd
+	wait    *redis.Cmd
+	want    int
+	resent  uint64
+}
+
+// pipeline queues, in n's exchange, the script calls that send batches,
+// and a WAIT after them when replicas are wanted.
 //
 // On a Cluster the pipeline goes to the master itself, not through the
 // ClusterClient, whose pipelines follow ASK redirections with ASKING:
 // that would let the script reach, on the importing master, keys of any
 // slot it imports, even keys the migrating master still holds (see
 // applySource). A refusal instead marks the slot map stale.
-func (f *Flusher) sendOn(ctx context.Context, n *node, chunk []*batch) (pending []*batch, keyErrs []error, err error) {
-	want := f.replicas.Want(ctx, f.rdb)
-	pipe := n.c.Pipeline()
-	cmds := f.cmdBuf[:0]
+func (f *Flusher) pipeline(ctx context.Context, n *node, batches []*batch) {
+	e := &n.ex
+	e.pipe, e.batches, e.cmds, e.wait, e.resent = n.c.Pipeline(), batches, e.cmds[:0], nil, 0
+	e.want = f.replicas.Want(ctx, f.rdb)
 	// EVAL carries the script and caches it in Redis; EVALSHA only names
 	// it. Use EVAL until a reply shows the script is cached, and after
 	// any NOSCRIPT: no separate SCRIPT LOAD round trip that could fail on
 	// its own.
 	eval := n.noScript
-	n.noScript = false
-	var st Stats // this pipeline's contribution
-	for _, b := range chunk {
+	n.noScript, n.rebased = false, false
+	for _, b := range batches {
 		if !b.prepared {
 			b.prepare(f.opts.KeyPrefix, f.opts.KeyTTL)
 		}
 		cmd := b.command(ctx, f.script, eval, f.floor[b.group], f.base(b.group))
-		pipe.Process(ctx, cmd) // queued: errors are read per command below
-		cmds = append(cmds, cmd)
+		e.pipe.Process(ctx, cmd) // queued: errors are read per command
+		e.cmds = append(e.cmds, cmd)
 		if b.sent > 0 {
-			st.Resent++
+			e.resent++
 		}
 		b.sent++
 	}
-	f.cmdBuf = cmds
-	var wait *redis.Cmd
-	if want > 0 {
-		wait = pipe.Do(ctx, "wait", want, f.opts.ReplicaTimeout.Milliseconds())
+	if e.want > 0 {
+		e.wait = e.pipe.Do(ctx, "wait", e.want, f.opts.ReplicaTimeout.Milliseconds())
 	}
-	pipe.Exec(ctx) // errors are read per command below
+}
+
+// replies reads the replies of n's exchange and settles what Redis
+// confirmed. A batch applied (or found applied) while fewer replicas than
+// wanted acknowledged stays pending: it is resent, recognised as a
+// duplicate, and confirmed once a WAIT after it succeeds. The error is the
+// first failure in the exchange: a batch refused only because an earlier
+// one is in doubt says nothing the earlier one's error did not.
+func (f *Flusher) replies(n *node) (pending []*batch, keyErrs []error, err error) {
+	e := &n.ex
+	st := Stats{Resent: e.resent} // this pipeline's contribution
 	defer func() {
-		clear(f.cmdBuf) // the commands hold the batches' arguments
+		clear(e.cmds) // the commands hold the batches' arguments
+		e.pipe, e.wait = nil, nil
 		f.stats.update(func(s *Stats) {
 			s.RoundTrips++
-			s.Commands += uint64(len(chunk))
-			if wait != nil {
+			s.Commands += uint64(len(e.cmds))
+			if e.want > 0 {
 				s.Commands++
 			}
 			s.Resent += st.Resent
@@ -300,16 +321,16 @@ func (f *Flusher) sendOn(ctx context.Context, n *node, chunk []*batch) (pending 
 		})
 	}()
 	var unreplicated error
-	if wait != nil {
-		acked, werr := wait.Int64()
+	if e.wait != nil {
+		acked, werr := e.wait.Int64()
 		f.replicas.Saw(int(acked))
-		if werr != nil || acked < int64(want) {
-			unreplicated = &ReplicaError{Want: want, Acked: int(acked), Err: werr}
+		if werr != nil || acked < int64(e.want) {
+			unreplicated = &ReplicaError{Want: e.want, Acked: int(acked), Err: werr}
 		}
 	}
 	var outOfOrder error
-	for i, b := range chunk {
-		v, cerr := cmds[i].Result()
+	for i, b := range e.batches {
+		v, cerr := e.cmds[i].Result()
 		if cerr != nil {
 			if isNoScript(cerr) {
 				n.noScript = true
@@ -344,7 +365,7 @@ func (f *Flusher) sendOn(ctx context.Context, n *node, chunk []*batch) (pending 
 			if rerr := f.regressed(b, r.last); rerr != nil {
 				keyErrs = append(keyErrs, rerr)
 			}
-			f.rebased = true
+			n.rebased = true
 			pending = append(pending, b)
 			continue
 		case outcomeLost:

@@ -46,7 +46,9 @@ type Flusher struct {
 	blocked  map[int]bool // groups with batches in doubt
 	cutBuf   []*batch     // new batches of a round
 	routeBuf []*node      // the masters a send goes to
-	cmdBuf   []*redis.Cmd // a pipeline's script calls
+	// AtLeastOnce: a pipeline's Redis keys (see wireKeys).
+	plainKeys []byte
+	plainWire []keyArg
 	// restored holds, per key given back to the Source, the oldest time
 	// its delta may date from, so that a delta sent late still counts its
 	// full age in Stats.MaxStaleness.
@@ -54,7 +56,6 @@ type Flusher struct {
 	refusals map[string]*refusal // keys Redis refused, for their backoff
 
 	replicas    *replicas.Policy
-	rebased     bool              // a regression was accepted: resend at once
 	accepted    map[int]uint64    // per group: a regressed record accepted as base
 	confirmedAt map[int]time.Time // per group: last confirmation
 	history     history           // recent confirmations, to size a regression

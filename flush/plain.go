@@ -12,7 +12,7 @@ import (
 // roundPlain sends fresh deltas as pipelined INCRBYs (AtLeastOnce). A
 // delta whose reply is lost is restored and sent again, so it may be
 // applied twice. A plain round sends everything it drains: there is never
-// more for another round. Unlike a script call, each INCRBY is a go-redis
+// more for another round. Unlike a batch, each INCRBY is a go-redis
 // command of its own, with its allocations.
 func (f *Flusher) roundPlain(ctx context.Context, force bool) (more bool, err error) {
 	fresh, since := f.drain()
@@ -42,11 +42,17 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	pipe := f.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, len(chunk))
 	commands := len(chunk)
-	for i, d := range chunk {
-		key := f.opts.KeyPrefix + d.Key
-		cmds[i] = pipe.IncrBy(ctx, key, d.N)
-		if f.opts.KeyTTL > 0 {
-			pipe.PExpire(ctx, key, f.opts.KeyTTL)
+	// The keys are written from one buffer and the deltas through
+	// pointers, as a batch's are (see keyArg): no string or boxed value
+	// per key, only go-redis' command.
+	f.plainKeys, f.plainWire = wireKeys(f.plainKeys, f.plainWire, f.opts.KeyPrefix, chunk)
+	ttl := f.opts.KeyTTL.Milliseconds()
+	for i := range chunk {
+		d := &chunk[i]
+		cmds[i] = redis.NewIntCmd(ctx, "incrby", &f.plainWire[i], &d.N)
+		pipe.Process(ctx, cmds[i])
+		if ttl > 0 {
+			pipe.Process(ctx, redis.NewBoolCmd(ctx, "pexpire", &f.plainWire[i], &ttl))
 			commands++
 		}
 		if r := d.Register; r != nil {
@@ -63,11 +69,10 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	var msgs []string
 	for i, d := range chunk {
 		cerr := cmds[i].Err()
-		var rerr redis.Error
 		switch {
 		case cerr == nil:
 			applied = append(applied, d)
-		case errors.As(cerr, &rerr) && isKeyError(cerr):
+		case isKeyError(cerr):
 			refused = append(refused, d)
 			msgs = append(msgs, cerr.Error())
 		default:
@@ -88,9 +93,13 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	return keyErrs, err
 }
 
-// isKeyError reports whether a server error is about the key's value
+// isKeyError reports whether err is a server error about the key's value
 // rather than the server's state.
 func isKeyError(err error) bool {
-	var ke error = keyErr(err.Error())
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	ke := keyErr(err.Error())
 	return ke == ErrWrongType || ke == ErrNotInteger || ke == ErrOverflow
 }
