@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -20,22 +21,57 @@ func (s *sliceSource) Settle([]Delta)            {}
 func (s *sliceSource) Restore([]Delta)           {}
 
 // flushes runs b.N timed flushes after one that loads the script (and on
-// a Cluster the slot map), and returns the commands they sent.
-func flushes(b *testing.B, f *Flusher) (commands uint64) {
+// a Cluster the slot map), and returns the commands they sent. With a
+// server, it reports the server's CPU time per flush.
+func flushes(b *testing.B, f *Flusher, server *redis.Client) (commands uint64) {
 	b.Helper()
 	ctx := context.Background()
 	if err := f.Flush(ctx); err != nil {
 		b.Fatal(err)
 	}
 	before := f.Stats().Commands
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		if err := f.Flush(ctx); err != nil {
+	timeServer(b, server, func() {
+		for range b.N {
+			if err := f.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	return f.Stats().Commands - before
+}
+
+// timeServer runs the timed part of a benchmark and, with a server,
+// reports the CPU time the server spent per op (INFO cpu): how much of
+// the time is Redis' own work.
+func timeServer(b *testing.B, server *redis.Client, run func()) {
+	b.Helper()
+	cpu := func() time.Duration {
+		if server == nil {
+			return 0
+		}
+		info, err := server.Info(context.Background(), "cpu").Result()
+		if err != nil {
 			b.Fatal(err)
 		}
+		var total float64
+		for _, line := range strings.Split(info, "\n") {
+			for _, field := range []string{"used_cpu_user:", "used_cpu_sys:"} {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), field); ok {
+					s, _ := strconv.ParseFloat(v, 64)
+					total += s
+				}
+			}
+		}
+		return time.Duration(total * float64(time.Second))
 	}
-	return f.Stats().Commands - before
+	before := cpu()
+	b.ReportAllocs()
+	b.ResetTimer()
+	run()
+	b.StopTimer()
+	if server != nil {
+		b.ReportMetric(float64(cpu()-before)/float64(time.Millisecond)/float64(b.N), "server-ms/op")
+	}
 }
 
 // BenchmarkFlush measures one flush of N dirty keys (ns/op is the flush
@@ -63,23 +99,24 @@ func BenchmarkFlush(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				report(b, flushes(b, f))
+				report(b, flushes(b, f, rdb))
 			})
 		}
 		b.Run(fmt.Sprintf("keys=%d/raw-pipeline", n), func(b *testing.B) {
 			const chunk = 16384 // the default PipelineKeys
-			b.ReportAllocs()
-			for range b.N {
-				for lo := 0; lo < n; lo += chunk {
-					pipe := rdb.Pipeline()
-					for i := lo; i < min(lo+chunk, n); i++ {
-						pipe.IncrBy(ctx, keys[i], deltas[i].N)
-					}
-					if _, err := pipe.Exec(ctx); err != nil {
-						b.Fatal(err)
+			timeServer(b, rdb, func() {
+				for range b.N {
+					for lo := 0; lo < n; lo += chunk {
+						pipe := rdb.Pipeline()
+						for i := lo; i < min(lo+chunk, n); i++ {
+							pipe.IncrBy(ctx, keys[i], deltas[i].N)
+						}
+						if _, err := pipe.Exec(ctx); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
-			}
+			})
 			report(b, uint64(n*b.N))
 		})
 	}
@@ -112,16 +149,7 @@ func BenchmarkFlushReplicated(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := f.Flush(ctx); err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if err := f.Flush(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
+				flushes(b, f, nil)
 			})
 		}
 	}
@@ -151,7 +179,7 @@ func BenchmarkFlushCluster(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			commands := flushes(b, f)
+			commands := flushes(b, f, nil)
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
 			b.ReportMetric(float64(commands)/float64(b.N), "calls/flush")
 		})
