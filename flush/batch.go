@@ -1,11 +1,6 @@
 package flush
 
-import (
-	"context"
-	"time"
-
-	"github.com/redis/go-redis/v9"
-)
+import "time"
 
 // Delta is one key's change. Ref is carried back to the Source untouched,
 // so it can find its own bookkeeping (a counter handle) without a lookup.
@@ -50,8 +45,8 @@ type Source interface {
 // Once sent, its seq and deltas never change until Redis confirms it,
 // because a resend must be recognisable as the same batch.
 //
-// A Flusher recycles its batches, with their buffers, so that a flush in
-// steady state allocates nothing per key (see Flusher.newBatch).
+// A Flusher recycles its batches, so that a flush in steady state
+// allocates nothing per key (see Flusher.recycle).
 type batch struct {
 	group  int    // the slot of its writer record on a Cluster, or 0
 	record string // writer record key
@@ -61,94 +56,12 @@ type batch struct {
 	sent   int       // how many times it was sent
 	keep   bool      // still in doubt after a send (see Flusher.recycle)
 
-	// The script call's arguments (see applySource), built once by
-	// prepare. They are pointers into the batch, which go-redis writes
-	// without boxing anything; a send only updates what they point to.
-	args         []any
-	keys         []byte   // the deltas' Redis keys, back to back
-	wire         []keyArg // the deltas' Redis keys, into keys
-	regs         []int    // the 1-based index of each delta with a Register
-	floor, base  uint64
-	resend       string
-	n            int
-	keyTTLMillis int64
-	prepared     bool
-}
-
-// keyArg is a Redis key held in a batch's key buffer. go-redis writes an
-// encoding.BinaryMarshaler argument as the bytes it returns, and a
-// pointer in an interface costs no allocation: passing *keyArg is how a
-// batch sends KeyPrefix+Key without building a string per key.
-type keyArg struct{ b []byte }
-
-// MarshalBinary returns the key's bytes.
-func (k *keyArg) MarshalBinary() ([]byte, error) { return k.b, nil }
-
-// wireKeys writes the Redis keys of ds (prefix+Key) back to back into
-// buf, and returns it with one keyArg per delta into it, in wire: both
-// reuse the memory they are given.
-func wireKeys(buf []byte, wire []keyArg, prefix string, ds []Delta) ([]byte, []keyArg) {
-	buf = buf[:0]
-	for _, d := range ds {
-		buf = append(buf, prefix...)
-		buf = append(buf, d.Key...)
-	}
-	if cap(wire) < len(ds) {
-		wire = make([]keyArg, len(ds))
-	}
-	wire = wire[:len(ds)]
-	off := 0
-	for i, d := range ds {
-		end := off + len(prefix) + len(d.Key)
-		wire[i].b = buf[off:end:end]
-		off = end
-	}
-	return buf, wire
-}
-
-// Header arguments of applySource, as indexes into batch.args.
-const (
-	argCommand = 0 // EVAL or EVALSHA
-	argScript  = 1 // the script or its SHA1
-	argHeader  = 4 // seq, floor, resend, key TTL, n, base
-	argDeltas  = argHeader + 6
-)
-
-// prepare builds the batch's arguments: the Redis key of every delta
-// (prefix+Key) in one buffer, and the pointers go-redis writes.
-func (b *batch) prepare(prefix string, keyTTL time.Duration) {
-	b.keys, b.wire = wireKeys(b.keys, b.wire, prefix, b.deltas)
-	b.n, b.keyTTLMillis = len(b.deltas), keyTTL.Milliseconds()
-	a := append(b.args[:0], nil, nil, 1, b.record, &b.seq, &b.floor, &b.resend, &b.keyTTLMillis, &b.n, &b.base)
-	b.regs = b.regs[:0]
-	for i := range b.deltas {
-		a = append(a, &b.wire[i], &b.deltas[i].N)
-		if b.deltas[i].Register != nil {
-			b.regs = append(b.regs, i+1)
-		}
-	}
-	for j, i := range b.regs {
-		r := b.deltas[i-1].Register
-		a = append(a, &b.regs[j], &r.Set, &r.Score, &r.Member)
-	}
-	b.args = a
-	b.prepared = true
-}
-
-// command returns the script call that sends the batch now, on top of
-// floor and base: EVAL when eval, EVALSHA otherwise.
-func (b *batch) command(ctx context.Context, s *luaScript, eval bool, floor, base uint64) *redis.Cmd {
-	b.floor, b.base = floor, base
-	b.resend = "0"
-	if b.sent > 0 {
-		b.resend = "1"
-	}
-	call := &s.evalSHA
-	if eval {
-		call = &s.eval
-	}
-	b.args[argCommand], b.args[argScript] = call[0], call[1]
-	return redis.NewCmd(ctx, b.args...)
+	// Header arguments of the batch's script call as last sent (see
+	// Flusher.pipeline): the call passes pointers to them, which go-redis
+	// writes without boxing anything.
+	floor, base uint64
+	resend      string
+	n           int
 }
 
 // newBatch returns an empty batch, recycled if one is free.
@@ -176,7 +89,7 @@ func (f *Flusher) recycle(sent, pending []*batch) {
 			b.keep = false
 			continue
 		}
-		*b = batch{deltas: b.deltas[:0], args: b.args[:0], keys: b.keys[:0], wire: b.wire[:0], regs: b.regs[:0]}
+		*b = batch{deltas: b.deltas[:0]}
 		f.free = append(f.free, b)
 	}
 }

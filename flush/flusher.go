@@ -42,13 +42,13 @@ type Flusher struct {
 	moved     int // deltas of this round given back for another master
 	buf       []Delta
 	// Buffers reused by every flush, so that one allocates nothing per key.
-	free     []*batch     // recycled batches (see recycle)
-	blocked  map[int]bool // groups with batches in doubt
-	cutBuf   []*batch     // new batches of a round
-	routeBuf []*node      // the masters a send goes to
-	// AtLeastOnce: a pipeline's Redis keys (see wireKeys).
-	plainKeys []byte
-	plainWire []keyArg
+	free      []*batch     // recycled batches (see recycle)
+	blocked   map[int]bool // groups with batches in doubt
+	cutBuf    []*batch     // new batches of a round
+	routeBuf  []*node      // the masters a send goes to
+	plainKeys keyWriter    // AtLeastOnce: a pipeline's Redis keys
+	// keyTTLMillis is Options.KeyTTL in ms, where commands can point.
+	keyTTLMillis int64
 	// restored holds, per key given back to the Source, the oldest time
 	// its delta may date from, so that a delta sent late still counts its
 	// full age in Stats.MaxStaleness.
@@ -92,18 +92,19 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 		return nil, err
 	}
 	f := &Flusher{
-		rdb:       rdb,
-		src:       src,
-		opts:      opts,
-		id:        writerID(opts.WriterID),
-		script:    applyScript,
-		hasher:    newKeyHasher(opts.KeyPrefix),
-		sem:       make(chan struct{}, 1),
-		single:    &node{c: rdb, noScript: true},
-		lastDrain: opts.Now(),
-		blocked:   make(map[int]bool),
-		restored:  make(map[string]time.Time),
-		refusals:  make(map[string]*refusal),
+		rdb:          rdb,
+		src:          src,
+		opts:         opts,
+		id:           writerID(opts.WriterID),
+		script:       applyScript,
+		keyTTLMillis: opts.KeyTTL.Milliseconds(),
+		hasher:       newKeyHasher(opts.KeyPrefix),
+		sem:          make(chan struct{}, 1),
+		single:       &node{c: rdb, noScript: true},
+		lastDrain:    opts.Now(),
+		blocked:      make(map[int]bool),
+		restored:     make(map[string]time.Time),
+		refusals:     make(map[string]*refusal),
 
 		replicas:    replicas.New(opts.Replicas),
 		accepted:    make(map[int]uint64),

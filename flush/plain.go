@@ -45,14 +45,20 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	// The keys are written from one buffer and the deltas through
 	// pointers, as a batch's are (see keyArg): no string or boxed value
 	// per key, only go-redis' command.
-	f.plainKeys, f.plainWire = wireKeys(f.plainKeys, f.plainWire, f.opts.KeyPrefix, chunk)
-	ttl := f.opts.KeyTTL.Milliseconds()
+	bytes := 0
+	for _, d := range chunk {
+		bytes += len(f.opts.KeyPrefix) + len(d.Key)
+	}
+	f.plainKeys.reset(len(chunk), bytes)
+	for _, d := range chunk {
+		f.plainKeys.add(f.opts.KeyPrefix, d.Key)
+	}
 	for i := range chunk {
-		d := &chunk[i]
-		cmds[i] = redis.NewIntCmd(ctx, "incrby", &f.plainWire[i], &d.N)
+		d, key := &chunk[i], &f.plainKeys.wire[i]
+		cmds[i] = redis.NewIntCmd(ctx, "incrby", key, &d.N)
 		pipe.Process(ctx, cmds[i])
-		if ttl > 0 {
-			pipe.Process(ctx, redis.NewBoolCmd(ctx, "pexpire", &f.plainWire[i], &ttl))
+		if f.keyTTLMillis > 0 {
+			pipe.Process(ctx, redis.NewBoolCmd(ctx, "pexpire", key, &f.keyTTLMillis))
 			commands++
 		}
 		if r := d.Register; r != nil {
