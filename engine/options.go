@@ -132,6 +132,7 @@ func (o Options) flushOptions() flush.Options {
 		PipelineKeys:   o.MaxPipelineKeys,
 		Timeout:        o.FlushTimeout,
 		MaxBackoff:     o.MaxBackoff,
+		KeyPrefix:      o.Namespace,
 		RecordPrefix:   o.Namespace + "writer:",
 		RecordTTL:      o.RecordTTL,
 		KeyTTL:         o.KeyTTL,

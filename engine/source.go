@@ -7,25 +7,45 @@ import (
 	"github.com/abacus-go/abacus/shard"
 )
 
-// source lets the flusher drain the engine's table; each method holds the
-// engine's lock so that Value sees every delta exactly once.
+// source lets the flusher drain the engine's table. Value must see each
+// delta exactly once (in the counter, in flight, or in the Redis value it
+// read), so every move of a delta happens under the engine's lock, and
+// bumps the epoch that tells a read its Redis value may be out of date.
 type source struct{ e *Engine }
 
 var _ flush.Source = source{}
 
+// drainChunk is how many counters Drain moves in flight per hold of the
+// engine's lock: readers wait for one chunk, not for a walk of the whole
+// dirty list.
+const drainChunk = 256
+
 // Drain drains the table, attaching the registration of counters that
-// have one (CounterOptions.Register), and sweeps a share of the table for idle counters.
+// have one (CounterOptions.Register), and sweeps a share of the table for
+// idle counters. A delta's Key is the counter's name: the flusher
+// prefixes the namespace (flush.Options.KeyPrefix), so no key is built
+// per flush.
 func (s source) Drain(dst []flush.Delta) []flush.Delta {
 	e := s.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.epoch++
-	e.table.Drain(func(c *shard.Counter, n int64) {
-		d := flush.Delta{Key: e.Key(c.Name()), N: n, Ref: c}
-		if sp := e.special[c]; sp != nil {
-			d.Register = sp.opts.Register
+	n := 0
+	// The table drains each counter (moves its delta in flight) before it
+	// calls back, so the lock is held across that move; it is let go
+	// between chunks, and the epoch bumped again after each.
+	e.table.Drain(func(c *shard.Counter, delta int64) {
+		dst = append(dst, flush.Delta{Key: c.Name(), N: delta, Ref: c})
+		if len(e.special) > 0 {
+			if sp := e.special[c]; sp != nil {
+				dst[len(dst)-1].Register = sp.opts.Register
+			}
 		}
-		dst = append(dst, d)
+		if n++; n%drainChunk == 0 {
+			e.mu.Unlock()
+			e.mu.Lock()
+			e.epoch++
+		}
 	})
 	e.sweepIdleLocked()
 	return dst
@@ -58,11 +78,15 @@ func (s source) Settle(ds []flush.Delta) {
 	for _, d := range ds {
 		c := d.Ref.(*shard.Counter)
 		c.Settle(d.N)
-		if r := e.cache[c.Name()]; r != nil {
-			r.value += d.N // our INCRBY is in Redis now; the cache stays exact
+		if len(e.cache) > 0 {
+			if r := e.cache[c.Name()]; r != nil {
+				r.value += d.N // our INCRBY is in Redis now; the cache stays exact
+			}
 		}
-		if sp := e.special[c]; sp != nil && sp.retired && c.Unflushed() == 0 {
-			delete(e.special, c)
+		if len(e.special) > 0 {
+			if sp := e.special[c]; sp != nil && sp.retired && c.Unflushed() == 0 {
+				delete(e.special, c)
+			}
 		}
 	}
 }

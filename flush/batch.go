@@ -1,20 +1,19 @@
 package flush
 
-import (
-	"strconv"
-	"time"
-)
+import "time"
 
 // Delta is one key's change. Ref is carried back to the Source untouched,
 // so it can find its own bookkeeping (a counter handle) without a lookup.
 type Delta struct {
+	// Key is the key in Redis after Options.KeyPrefix.
 	Key string
 	N   int64
 	Ref any
 	// Register, when not nil, is added to a sorted set in the same atomic
 	// step that applies the delta, so that whatever indexes the key (the
-	// windows a rollup must finalize) cannot miss it. On Redis Cluster its
-	// Set must hash to Key's slot.
+	// windows a rollup must finalize) cannot miss it. Set is a whole Redis
+	// key (KeyPrefix does not apply); on Redis Cluster it must hash to the
+	// slot of the delta's key.
 	Register *Registration
 }
 
@@ -27,7 +26,8 @@ type Registration struct {
 }
 
 // Source is where a Flusher takes deltas from and gives them back to.
-// Its methods are called from one goroutine at a time.
+// Its methods are called from one goroutine at a time, and none may keep
+// the slice it is given: the Flusher reuses it.
 type Source interface {
 	// Drain appends the pending non-zero deltas to dst, one per key, and
 	// returns it. Drained deltas are in flight until Settled or Restored.
@@ -36,43 +36,62 @@ type Source interface {
 	// doubt for good (see ErrRecordLost): in flight no more.
 	Settle(ds []Delta)
 	// Restore is given deltas that were not applied and never will be as
-	// sent (never sent, or refused for their key), to be drained again.
+	// sent (never sent, refused for their key, or refused by a master that
+	// no longer serves their key), to be drained again.
 	Restore(ds []Delta)
 }
 
-// batch is one script call: a slot group's deltas under one sequence
-// number. Once sent, its seq and deltas never change until Redis confirms
-// it, because a resend must be recognisable as the same batch.
+// batch is one script call: a group's deltas under one sequence number.
+// Once sent, its seq and deltas never change until Redis confirms it,
+// because a resend must be recognisable as the same batch.
+//
+// A Flusher recycles its batches, so that a flush in steady state
+// allocates nothing per key (see Flusher.recycle).
 type batch struct {
-	group  int    // cluster slot, or 0 on a single node
+	group  int    // the slot of its writer record on a Cluster, or 0
 	record string // writer record key
 	seq    uint64
 	deltas []Delta
 	since  time.Time // its deltas are no older than this
 	sent   int       // how many times it was sent
+	keep   bool      // still in doubt after a send (see Flusher.recycle)
+
+	// Header arguments of the batch's script call as last sent (see
+	// Flusher.pipeline): the call passes pointers to them, which go-redis
+	// writes without boxing anything.
+	floor, base uint64
+	resend      string
+	n           int
 }
 
-func (b *batch) keysAndArgs(floor, base uint64, keyTTL time.Duration) ([]string, []any) {
-	keys := make([]string, 0, len(b.deltas)+1)
-	args := make([]any, 0, len(b.deltas)+6)
-	resend := "0"
-	if b.sent > 0 {
-		resend = "1"
+// newBatch returns an empty batch, recycled if one is free.
+func (f *Flusher) newBatch() *batch {
+	if n := len(f.free); n > 0 {
+		b := f.free[n-1]
+		f.free = f.free[:n-1]
+		return b
 	}
-	keys = append(keys, b.record)
-	args = append(args, strconv.FormatUint(b.seq, 10), strconv.FormatUint(floor, 10),
-		resend, keyTTL.Milliseconds(), len(b.deltas), strconv.FormatUint(base, 10))
-	for _, d := range b.deltas {
-		keys = append(keys, d.Key)
-		args = append(args, d.N)
+	return new(batch)
+}
+
+// recycle frees the batches of sent that are not in pending (pending is
+// a subset of sent): those Redis applied or refused, that were lost or
+// never sent. The Source has had their deltas back by then and nothing
+// refers to them, so newBatch can reuse them, buffers and all. (Their
+// stale contents, like the drain buffer's, keep up to one flush's
+// counters from the collector until overwritten.)
+func (f *Flusher) recycle(sent, pending []*batch) {
+	for _, b := range pending {
+		b.keep = true
 	}
-	for _, d := range b.deltas {
-		if r := d.Register; r != nil {
-			keys = append(keys, r.Set)
-			args = append(args, len(keys), r.Score, r.Member)
+	for _, b := range sent {
+		if b.keep {
+			b.keep = false
+			continue
 		}
+		*b = batch{deltas: b.deltas[:0]}
+		f.free = append(f.free, b)
 	}
-	return keys, args
 }
 
 func sum(ds []Delta) (n int64) {

@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/internal/redistest"
 )
@@ -17,6 +20,60 @@ func (s *sliceSource) Drain(dst []Delta) []Delta { return append(dst, s.deltas..
 func (s *sliceSource) Settle([]Delta)            {}
 func (s *sliceSource) Restore([]Delta)           {}
 
+// flushes runs b.N timed flushes after one that loads the script (and on
+// a Cluster the slot map), and returns the commands they sent. With a
+// server, it reports the server's CPU time per flush.
+func flushes(b *testing.B, f *Flusher, server *redis.Client) (commands uint64) {
+	b.Helper()
+	ctx := context.Background()
+	if err := f.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	before := f.Stats().Commands
+	timeServer(b, server, func() {
+		for range b.N {
+			if err := f.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	return f.Stats().Commands - before
+}
+
+// timeServer runs the timed part of a benchmark and, with a server,
+// reports the CPU time the server spent per op (INFO cpu): how much of
+// the time is Redis' own work.
+func timeServer(b *testing.B, server *redis.Client, run func()) {
+	b.Helper()
+	cpu := func() time.Duration {
+		if server == nil {
+			return 0
+		}
+		info, err := server.Info(context.Background(), "cpu").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var total float64
+		for _, line := range strings.Split(info, "\n") {
+			for _, field := range []string{"used_cpu_user:", "used_cpu_sys:"} {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), field); ok {
+					s, _ := strconv.ParseFloat(v, 64)
+					total += s
+				}
+			}
+		}
+		return time.Duration(total * float64(time.Second))
+	}
+	before := cpu()
+	b.ReportAllocs()
+	b.ResetTimer()
+	run()
+	b.StopTimer()
+	if server != nil {
+		b.ReportMetric(float64(cpu()-before)/float64(time.Millisecond)/float64(b.N), "server-ms/op")
+	}
+}
+
 // BenchmarkFlush measures one flush of N dirty keys (ns/op is the flush
 // duration) in exactly-once mode, plain pipelined mode, and as a raw
 // go-redis pipeline of the same INCRBYs in chunks of the same size.
@@ -25,9 +82,12 @@ func BenchmarkFlush(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range []int{10000, 100000} {
 		p := redistest.Prefix(b)
+		// As the engine does: names, with the namespace as KeyPrefix.
 		deltas := make([]Delta, n)
+		keys := make([]string, n)
 		for i := range deltas {
-			deltas[i] = Delta{Key: fmt.Sprintf("%spv:/page/%06d", p, i), N: 1}
+			deltas[i] = Delta{Key: fmt.Sprintf("pv:/page/%06d", i), N: 1}
+			keys[i] = p + deltas[i].Key
 		}
 		report := func(b *testing.B, commands uint64) {
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
@@ -35,38 +95,28 @@ func BenchmarkFlush(b *testing.B) {
 		}
 		for _, mode := range []Mode{ExactlyOnce, AtLeastOnce} {
 			b.Run(fmt.Sprintf("keys=%d/%v", n, mode), func(b *testing.B) {
-				f, err := New(rdb, &sliceSource{deltas}, Options{Mode: mode, RecordPrefix: p + "w:"})
+				f, err := New(rdb, &sliceSource{deltas}, Options{Mode: mode, KeyPrefix: p, RecordPrefix: p + "w:"})
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := f.Flush(ctx); err != nil { // loads the script
-					b.Fatal(err)
-				}
-				before := f.Stats().Commands
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if err := f.Flush(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
-				report(b, f.Stats().Commands-before)
+				report(b, flushes(b, f, rdb))
 			})
 		}
 		b.Run(fmt.Sprintf("keys=%d/raw-pipeline", n), func(b *testing.B) {
 			const chunk = 16384 // the default PipelineKeys
-			b.ReportAllocs()
-			for range b.N {
-				for lo := 0; lo < n; lo += chunk {
-					pipe := rdb.Pipeline()
-					for _, d := range deltas[lo:min(lo+chunk, n)] {
-						pipe.IncrBy(ctx, d.Key, d.N)
-					}
-					if _, err := pipe.Exec(ctx); err != nil {
-						b.Fatal(err)
+			timeServer(b, rdb, func() {
+				for range b.N {
+					for lo := 0; lo < n; lo += chunk {
+						pipe := rdb.Pipeline()
+						for i := lo; i < min(lo+chunk, n); i++ {
+							pipe.IncrBy(ctx, keys[i], deltas[i].N)
+						}
+						if _, err := pipe.Exec(ctx); err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
-			}
+			})
 			report(b, uint64(n*b.N))
 		})
 	}
@@ -99,17 +149,39 @@ func BenchmarkFlushReplicated(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := f.Flush(ctx); err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				b.ResetTimer()
-				for range b.N {
-					if err := f.Flush(ctx); err != nil {
-						b.Fatal(err)
-					}
-				}
+				flushes(b, f, nil)
 			})
 		}
+	}
+}
+
+// BenchmarkFlushCluster measures one exactly-once flush of 100,000 dirty
+// keys to a Cluster of three masters and, as the reference in the same
+// run, to one node. On the Cluster each master gets one script call per
+// BatchKeys of its keys, under one writer record.
+func BenchmarkFlushCluster(b *testing.B) {
+	cluster := redistest.StartCluster(b, redistest.ClusterOptions{Masters: 3})
+	const n = 100000
+	deltas := make([]Delta, n)
+	for i := range deltas {
+		deltas[i] = Delta{Key: fmt.Sprintf("pv:/page/%06d", i), N: 1}
+	}
+	for _, target := range []struct {
+		name string
+		rdb  redis.UniversalClient
+	}{
+		{"one-node", redistest.Client(b)},
+		{"3-masters", cluster.Client(b)},
+	} {
+		b.Run(fmt.Sprintf("keys=%d/%s", n, target.name), func(b *testing.B) {
+			p := redistest.Prefix(b)
+			f, err := New(target.rdb, &sliceSource{deltas}, Options{KeyPrefix: p, RecordPrefix: p + "w:"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			commands := flushes(b, f, nil)
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
+			b.ReportMetric(float64(commands)/float64(b.N), "calls/flush")
+		})
 	}
 }

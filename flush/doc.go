@@ -17,9 +17,10 @@
 // twice, and the script reports the per-key errors the first application
 // met. Client-side retries by go-redis are therefore harmless too.
 //
-// On Redis Cluster a script may only touch one hash slot, so batches are
-// grouped per slot and each (writer, slot) has its own record, placed in
-// that slot with a hash tag.
+// A flush allocates nothing per key in steady state (AtLeastOnce mode
+// excepted): batches are recycled with their buffers, each batch sends its
+// keys as Options.KeyPrefix+Delta.Key from one buffer, and its arguments
+// are pointers, which go-redis writes without boxing them.
 //
 // Records carry no Redis TTL, so that no eviction policy removes them
 // ahead of the counters they protect; CollectRecords deletes the records of
@@ -32,6 +33,62 @@
 // A writer ID is unique to its Flusher: Options.WriterID is only a label,
 // so no configuration can make two writers take each other's batches for
 // duplicates.
+//
+// # Redis Cluster
+//
+// A script call that declares keys of several slots is refused
+// (CROSSSLOT), and a batch and a record per slot would cost thousands of
+// script calls and records for a flush of a few thousand keys. Instead a
+// Flusher groups keys by the master serving them, as the ClusterClient's
+// slot map says, and sends each master batches of up to BatchKeys keys
+// under one writer record: the master's home, a slot it owns, named with
+// a hash tag (the slot it had, while it owns it; else one whose record it
+// inherited, as a replica promoted in a failover does; else its highest
+// slot, the last that redis-cli's reshard and rebalance move away). The
+// script declares only the record; it reaches the counters as undeclared
+// keys, which its allow-cross-slot-keys flag (Redis 7.0 and later) lets
+// span slots, and Redis checks each of its commands against the slots the
+// node serves at that moment, so a key is applied only where it lives.
+// Keys refused (Stats.Moved) go back to the Source and, once the slot map
+// is reloaded, to their master. Pipelines go to each master's own client:
+// the ClusterClient would follow an ASK with ASKING, which would let the
+// script reach keys of every slot the master is importing, including keys
+// still on the master migrating them.
+//
+// Exactly-once holds through failover and resharding:
+//
+//   - A batch applies only where its record is, and atomically with it:
+//     the script runs on the node serving the record's slot (others answer
+//     MOVED or ASK, and ASK is not followed), and its effects, record and
+//     counters, replicate in one MULTI/EXEC.
+//   - The keys a batch applied are fixed when it first applies, and the
+//     record keeps the others with its seq: a resend that finds the batch
+//     applied settles the same keys and gives the others back. Those were
+//     applied nowhere.
+//   - Resharding moves keys whole (MIGRATE): a counter carries every delta
+//     applied to it to its new master, a record its seq and refusals. So a
+//     batch in doubt whose record moved is resent to the record's new
+//     master and found applied or not exactly as on the old one; if not,
+//     it applies there to the keys that master serves, and the others go
+//     back. A batch whose record is being migrated (ASK) stays in doubt
+//     until the slot has moved.
+//   - A key refused (its slot moved, or migrating with the key gone, or
+//     importing) was not applied, so its delta is counted once whichever
+//     batch and record carry it next. A stale slot map costs refusals,
+//     never a double or a lost count.
+//   - In a failover, as on a single node, a record replicates with its
+//     batches' effects, a batch counts as written once WAIT saw it on a
+//     replica, and a promoted replica whose record is behind the writer's
+//     floor is reported (RegressionError).
+//
+// So while the slot map holds still a writer has one record per master.
+// When a master's home slot moves away, its record moves with it, still
+// guarding the batches it numbered, and the master starts another; the
+// old one stays idle until CollectRecords deletes it. Keys of a slot in
+// mid-migration that its old master no longer holds wait until the slot
+// has moved: a flush that cannot place them returns an error wrapping
+// ErrMoved, and a later flush sends them. A server older than 7.0 cannot
+// compile the script (ErrScriptRejected).
 //
 // # At-least-once
 //

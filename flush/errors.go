@@ -40,6 +40,16 @@ var (
 	ErrClusterDown = errors.New("flush: redis cluster down")
 	// ErrNoReplicas: fewer replicas than min-replicas-to-write are in sync.
 	ErrNoReplicas = errors.New("flush: not enough redis replicas")
+	// ErrMoved: a Cluster master did not serve a key, or a batch's writer
+	// record, because its hash slot moved to another master or is being
+	// migrated (MOVED, ASK, TRYAGAIN, or a script's "non local key"). The
+	// Flusher reloads the slot map and sends the deltas to the master
+	// that serves them.
+	ErrMoved = errors.New("flush: redis cluster hash slot moved")
+	// ErrScriptRejected: the server cannot compile the flush script. On a
+	// Cluster the script carries a flag (allow-cross-slot-keys) that needs
+	// Redis 7.0 or later.
+	ErrScriptRejected = errors.New("flush: redis cannot compile the flush script (a Cluster needs Redis 7.0+)")
 )
 
 // serverErrors maps a Redis error prefix to its sentinel.
@@ -55,6 +65,11 @@ var serverErrors = []struct {
 	{"MASTERDOWN", ErrMasterDown},
 	{"CLUSTERDOWN", ErrClusterDown},
 	{"NOREPLICAS", ErrNoReplicas},
+	{"MOVED", ErrMoved},
+	{"ASK", ErrMoved},
+	{"TRYAGAIN", ErrMoved},
+	{"CROSSSLOT", ErrMoved},
+	{"ERR Error compiling script", ErrScriptRejected},
 }
 
 // classify wraps err with the sentinel of its Redis error prefix, if any.
@@ -124,6 +139,16 @@ func (e *KeyError) Error() string {
 }
 
 func (e *KeyError) Unwrap() error { return e.Err }
+
+// notServed reports a script's refusal of a key that the node does not
+// serve at that moment, in any Redis version's words: "Script attempted to
+// access a non local key in a cluster node" (or "a slot not served", or
+// "to execute a command while the cluster is down"), or "undeclared keys
+// were accessed during rehashing of the slot". Nothing was applied, and
+// the key is not at fault: it is sent again once the slot map is reloaded.
+func notServed(msg string) bool {
+	return strings.Contains(msg, "attempted to") || strings.Contains(msg, "rehashing of the slot")
+}
 
 // keyErr classifies a Redis error message from INCRBY.
 func keyErr(msg string) error {

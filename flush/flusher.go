@@ -19,22 +19,36 @@ import (
 // Interval (after Start) and on demand (Flush). Create it with New; it is
 // safe for concurrent use, and flushes never overlap.
 type Flusher struct {
-	rdb     redis.UniversalClient
-	src     Source
-	opts    Options
-	id      string // writer ID: the label in Options.WriterID plus a random part
-	cluster bool
+	rdb    redis.UniversalClient
+	src    Source
+	opts   Options
+	id     string     // writer ID: the label in Options.WriterID plus a random part
+	script *luaScript // applyScript, or clusterApply on a Cluster
+	hasher keyHasher  // slots of KeyPrefix+Key
 
 	sem chan struct{} // held while a flush runs; guards the fields below
+	// A group is the set of batches numbered under one writer record: on
+	// a single node there is one (0); on a Cluster, one per hash slot a
+	// record may live in (see topology).
+	single *node     // where batches go without a Cluster
+	topo   *topology // where batches go on a Cluster; nil otherwise
 	// pending are sent batches whose outcome is unknown, in send order.
 	pending   []*batch
 	nextSeq   []uint64 // per group: the seq the next new batch gets
 	floor     []uint64 // per group: every batch up to it is known applied
 	lastDrain time.Time
-	noScript  bool // the script may not be cached: send EVAL, not EVALSHA
-	fails     int  // consecutive failed flushes, for backoff
-	shrink    int  // pipelines are PipelineKeys>>shrink keys (see pipelineKeys)
+	fails     int // consecutive failed flushes, for backoff
+	shrink    int // pipelines are PipelineKeys>>shrink keys (see pipelineKeys)
+	moved     int // deltas of this round given back for another master
 	buf       []Delta
+	// Buffers reused by every flush, so that one allocates nothing per key.
+	free      []*batch     // recycled batches (see recycle)
+	blocked   map[int]bool // groups with batches in doubt
+	cutBuf    []*batch     // new batches of a round
+	routeBuf  []*node      // the masters a send goes to
+	plainKeys keyWriter    // AtLeastOnce: a pipeline's Redis keys
+	// keyTTLMillis is Options.KeyTTL in ms, where commands can point.
+	keyTTLMillis int64
 	// restored holds, per key given back to the Source, the oldest time
 	// its delta may date from, so that a delta sent late still counts its
 	// full age in Stats.MaxStaleness.
@@ -42,7 +56,6 @@ type Flusher struct {
 	refusals map[string]*refusal // keys Redis refused, for their backoff
 
 	replicas    *replicas.Policy
-	rebased     bool              // a regression was accepted: resend at once
 	accepted    map[int]uint64    // per group: a regressed record accepted as base
 	confirmedAt map[int]time.Time // per group: last confirmation
 	history     history           // recent confirmations, to size a regression
@@ -64,8 +77,9 @@ type refusal struct {
 
 // New returns a Flusher writing src's deltas through rdb, a *redis.Client,
 // a failover client or a *redis.ClusterClient (a *redis.Ring returns
-// ErrUnsupportedClient). It does not start flushing in the background
-// until Start.
+// ErrUnsupportedClient; a Cluster needs Redis 7.0 or later in
+// ExactlyOnce mode). It does not start flushing in the background until
+// Start.
 func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) {
 	if rdb == nil {
 		return nil, fmt.Errorf("%w: nil redis client", ErrInvalidOptions)
@@ -77,24 +91,20 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 	if err != nil {
 		return nil, err
 	}
-	_, cluster := rdb.(*redis.ClusterClient)
-	groups := 1
-	if cluster {
-		groups = slots
-	}
 	f := &Flusher{
-		rdb:       rdb,
-		src:       src,
-		opts:      opts,
-		id:        writerID(opts.WriterID),
-		cluster:   cluster,
-		sem:       make(chan struct{}, 1),
-		nextSeq:   make([]uint64, groups),
-		floor:     make([]uint64, groups),
-		lastDrain: opts.Now(),
-		noScript:  true,
-		restored:  make(map[string]time.Time),
-		refusals:  make(map[string]*refusal),
+		rdb:          rdb,
+		src:          src,
+		opts:         opts,
+		id:           writerID(opts.WriterID),
+		script:       applyScript,
+		keyTTLMillis: opts.KeyTTL.Milliseconds(),
+		hasher:       newKeyHasher(opts.KeyPrefix),
+		sem:          make(chan struct{}, 1),
+		single:       &node{c: rdb, noScript: true},
+		lastDrain:    opts.Now(),
+		blocked:      make(map[int]bool),
+		restored:     make(map[string]time.Time),
+		refusals:     make(map[string]*refusal),
 
 		replicas:    replicas.New(opts.Replicas),
 		accepted:    make(map[int]uint64),
@@ -102,6 +112,15 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 	}
+	groups := 1
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		groups = slots
+		f.script = clusterApply
+		f.single = nil
+		f.topo = &topology{cc: cc, stale: true}
+	}
+	f.nextSeq = make([]uint64, groups)
+	f.floor = make([]uint64, groups)
 	for i := range f.nextSeq {
 		f.nextSeq[i] = 1
 	}
@@ -190,6 +209,10 @@ func backoff(base time.Duration, n int, limit time.Duration) time.Duration {
 	return d
 }
 
+// maxReroutes is how many more rounds a flush runs for deltas that went
+// back to the Source because their master did not serve their key.
+const maxReroutes = 3
+
 // Flush writes every delta the Source held when it was called, and every
 // pending batch, and waits for Redis. It returns nil only when all of
 // them are applied. Otherwise it returns a *PendingError (errors.Is
@@ -212,7 +235,7 @@ func (f *Flusher) flush(ctx context.Context, force bool) error {
 	defer func() { <-f.sem }()
 	start := f.opts.Now()
 	var err error
-	for {
+	for reroutes := 0; ; {
 		var more bool
 		if f.opts.Mode == AtLeastOnce {
 			more, err = f.roundPlain(ctx, force)
@@ -221,6 +244,17 @@ func (f *Flusher) flush(ctx context.Context, force bool) error {
 		}
 		if !more || Retryable(err) {
 			break
+		}
+		if f.moved > 0 {
+			// Keys whose slot is being migrated are refused until the
+			// migration of the slot ends: leave them to the next flush
+			// rather than spin on them.
+			if reroutes++; reroutes > maxReroutes {
+				moved := fmt.Errorf("flush: %d keys left for a later flush: %w", f.moved, ErrMoved)
+				f.report(moved)
+				err = errors.Join(moved, err)
+				break
+			}
 		}
 		if ctx.Err() != nil {
 			err = errors.Join(fmt.Errorf("flush: %w with deltas left to write", ctx.Err()), err)
@@ -313,7 +347,7 @@ func (f *Flusher) hold(ds []Delta, since time.Time, force bool) ([]Delta, []erro
 			continue
 		}
 		held = append(held, d)
-		errs = append(errs, &KeyError{Key: d.Key, Delta: d.N, Err: r.err, Refusals: r.n})
+		errs = append(errs, &KeyError{Key: f.opts.KeyPrefix + d.Key, Delta: d.N, Err: r.err, Refusals: r.n})
 	}
 	for k, r := range f.refusals {
 		// A key not retried long after its backoff ended is no longer
@@ -360,7 +394,7 @@ func (f *Flusher) refused(ds []Delta, msgs []string, since time.Time) []error {
 		r.n++
 		r.err = keyErr(msgs[i])
 		r.until = now.Add(backoff(f.opts.Interval, r.n, f.opts.MaxKeyBackoff))
-		errs[i] = &KeyError{Key: d.Key, Delta: d.N, Err: r.err, Refusals: r.n}
+		errs[i] = &KeyError{Key: f.opts.KeyPrefix + d.Key, Delta: d.N, Err: r.err, Refusals: r.n}
 		f.report(errs[i])
 	}
 	f.stats.update(func(s *Stats) { s.KeyErrors += uint64(len(ds)) })

@@ -50,6 +50,11 @@ type Options struct {
 	// bytes in hex, so no two Flushers ever share an identity, whatever
 	// the label. Default: no label.
 	WriterID string
+	// KeyPrefix is prepended to every Delta.Key to make the key written in
+	// Redis (the engine passes its namespace), so that a Source need not
+	// build a string per key per flush. Registration sets are not
+	// prefixed. Default "": a Delta's Key is its Redis key.
+	KeyPrefix string
 	// RecordPrefix prefixes the writer record keys. Default "abacus:writer:".
 	RecordPrefix string
 	// RecordTTL is how long a writer record outlives the writer's last

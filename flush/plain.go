@@ -12,7 +12,8 @@ import (
 // roundPlain sends fresh deltas as pipelined INCRBYs (AtLeastOnce). A
 // delta whose reply is lost is restored and sent again, so it may be
 // applied twice. A plain round sends everything it drains: there is never
-// more for another round.
+// more for another round. Unlike a batch, each INCRBY is a go-redis
+// command of its own, with its allocations.
 func (f *Flusher) roundPlain(ctx context.Context, force bool) (more bool, err error) {
 	fresh, since := f.drain()
 	fresh, keyErrs := f.hold(fresh, since, force)
@@ -41,10 +42,23 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	pipe := f.rdb.Pipeline()
 	cmds := make([]*redis.IntCmd, len(chunk))
 	commands := len(chunk)
-	for i, d := range chunk {
-		cmds[i] = pipe.IncrBy(ctx, d.Key, d.N)
-		if f.opts.KeyTTL > 0 {
-			pipe.PExpire(ctx, d.Key, f.opts.KeyTTL)
+	// The keys are written from one buffer and the deltas through
+	// pointers, as a batch's are (see keyArg): no string or boxed value
+	// per key, only go-redis' command.
+	bytes := 0
+	for _, d := range chunk {
+		bytes += len(f.opts.KeyPrefix) + len(d.Key)
+	}
+	f.plainKeys.reset(len(chunk), bytes)
+	for _, d := range chunk {
+		f.plainKeys.add(f.opts.KeyPrefix, d.Key)
+	}
+	for i := range chunk {
+		d, key := &chunk[i], &f.plainKeys.wire[i]
+		cmds[i] = redis.NewIntCmd(ctx, "incrby", key, &d.N)
+		pipe.Process(ctx, cmds[i])
+		if f.keyTTLMillis > 0 {
+			pipe.Process(ctx, redis.NewBoolCmd(ctx, "pexpire", key, &f.keyTTLMillis))
 			commands++
 		}
 		if r := d.Register; r != nil {
@@ -61,11 +75,10 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	var msgs []string
 	for i, d := range chunk {
 		cerr := cmds[i].Err()
-		var rerr redis.Error
 		switch {
 		case cerr == nil:
 			applied = append(applied, d)
-		case errors.As(cerr, &rerr) && isKeyError(cerr):
+		case isKeyError(cerr):
 			refused = append(refused, d)
 			msgs = append(msgs, cerr.Error())
 		default:
@@ -74,7 +87,7 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 			// sends it again.
 			retry = append(retry, d)
 			if err == nil {
-				err = fmt.Errorf("INCRBY %s: %w", d.Key, classify(cerr))
+				err = fmt.Errorf("INCRBY %s: %w", f.opts.KeyPrefix+d.Key, classify(cerr))
 			}
 		}
 	}
@@ -86,9 +99,13 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	return keyErrs, err
 }
 
-// isKeyError reports whether a server error is about the key's value
+// isKeyError reports whether err is a server error about the key's value
 // rather than the server's state.
 func isKeyError(err error) bool {
-	var ke error = keyErr(err.Error())
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return false
+	}
+	ke := keyErr(err.Error())
 	return ke == ErrWrongType || ke == ErrNotInteger || ke == ErrOverflow
 }

@@ -56,8 +56,9 @@ type Collected struct {
 //
 // Each record is checked and deleted in one script, so a writer that
 // flushes between the scan and the delete keeps its record. Deleting the
-// record of a live writer that has not written to that slot for idle is
-// safe: its next batch carries the writer's floor and applies. A batch in
+// record of a live writer that has not written under it for idle (one
+// its master's home slot left behind in a reshard, say) is safe: its
+// next batch carries the writer's floor and applies. A batch in
 // doubt for longer than idle, though, finds its record gone when resent
 // and is reported lost (*LostError) rather than applied: idle should
 // exceed the longest outage a writer is to ride through exactly-once, as

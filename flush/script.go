@@ -1,9 +1,9 @@
 package flush
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // failureWindow is how many recent batches per record keep their per-key
@@ -11,22 +11,35 @@ import (
 // per record than this (see maxBatchesPerGroup).
 const failureWindow = 1024
 
-// applyScript applies one batch at most once per (writer record, seq), and
-// only in sequence order, so that no batch can be skipped.
+// applySource applies one batch at most once per (writer record, seq),
+// and only in sequence order, so that no batch can be skipped.
 //
 // KEYS[1] is the writer record, a hash: field "seq" holds the highest batch
 // applied, "t" the server time (ms) it was applied at, for the collector of
 // stale records (see CollectRecords), and "f<seq mod window>" the per-key
 // errors of a batch that had any, as JSON [seq, [index, message, ...]].
-// KEYS[2..n+1] are the counters; KEYS[n+2..] sorted sets that registrations
-// add to. ARGV[1] is the batch's seq; ARGV[2] the writer's floor, the seq up
-// to which it knows every batch of this record was applied (and, where it
+// ARGV[1] is the batch's seq; ARGV[2] the writer's floor, the seq up to
+// which it knows every batch of this record was applied (and, where it
 // waits for replicas, replicated); ARGV[3] "1" when the batch was sent
 // before and its outcome is in doubt; ARGV[4] the key TTL in ms (0: none);
 // ARGV[5] n; ARGV[6] the base, the lowest recorded seq the writer accepts
-// (its floor, unless it accepted a regression); ARGV[6+i] the delta for
-// KEYS[1+i]; then one triple per registration: the index in KEYS of its
-// sorted set, the score and the member, added with ZADD NX.
+// (its floor, unless it accepted a regression); then n pairs, a counter's
+// key and its delta; then one quadruple per registration: the 1-based
+// index of its delta, the sorted set, the score and the member, added
+// with ZADD NX before the delta.
+//
+// Only the record is declared in KEYS. On a Cluster, a script declaring
+// keys of several slots is refused whole (CROSSSLOT), whatever its flags;
+// undeclared keys of several slots are allowed with the
+// allow-cross-slot-keys flag (see clusterApply), each only if the node
+// serves it at that moment, as Redis checks every command a script runs:
+// a key of a slot the node does not own, or is migrating away and no
+// longer holds the key, or is importing, is refused ("... non local key
+// ..."), and the script goes on with the others. The record keeps which
+// keys a batch did not apply, so a resend that finds the batch applied
+// reports the same ones: they go back to the Source, to be sent to their
+// master in a later batch. See "Redis Cluster" in the package
+// documentation.
 //
 // A record below the base means Redis lost writes it had acknowledged (a
 // failover to a replica that missed them, a restart without persistence):
@@ -53,10 +66,12 @@ const failureWindow = 1024
 // the batch had been applied before, {2, {}} when it is out of order,
 // {3, {}} when the record was lost while the batch was in doubt and
 // {4, seq} when the record regressed below the base; errors is
-// {index, message, ...} for the keys INCRBY refused. redis.pcall keeps one
+// {index, message, ...} for the keys Redis refused. redis.pcall keeps one
 // refused key from aborting the script: Redis would not roll back the
-// INCRBYs already done.
-var applyScript = redis.NewScript(`
+// INCRBYs already done. For the same reason every command that can fail
+// runs before the record is written, and a failed registration skips its
+// delta.
+var applySource = `
 local seq = tonumber(ARGV[1])
 local field = 'f' .. (seq % ` + fmt.Sprint(failureWindow) + `)
 local last = redis.call('HGET', KEYS[1], 'seq')
@@ -85,20 +100,28 @@ end
 local failed = {}
 local keyttl = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
-for i = 2, n + 1 do
-  local r = redis.pcall('INCRBY', KEYS[i], ARGV[i + 5])
-  if type(r) == 'table' and r.err then
+local reg = {}
+for j = 7 + 2 * n, #ARGV, 4 do
+  reg[tonumber(ARGV[j])] = j
+end
+-- Locals, not globals, in the loop that runs once per key.
+local argv, pcall, type = ARGV, redis.pcall, type
+for i = 1, n do
+  local key = argv[5 + 2 * i]
+  local j = reg[i]
+  local r = j and pcall('ZADD', argv[j + 1], 'NX', argv[j + 2], argv[j + 3]) or nil
+  if r == nil or type(r) == 'number' then
+    r = pcall('INCRBY', key, argv[6 + 2 * i])
+  end
+  if type(r) == 'table' then
     -- Redis checks maxmemory at a script's first write only: a refusal
     -- here means nothing was written, so refuse the batch as a whole.
     if string.sub(r.err, 1, 3) == 'OOM' then return r end
-    failed[#failed + 1] = i - 1
+    failed[#failed + 1] = i
     failed[#failed + 1] = r.err
   elseif keyttl > 0 then
-    redis.call('PEXPIRE', KEYS[i], keyttl)
+    redis.call('PEXPIRE', key, keyttl)
   end
-end
-for j = n + 7, #ARGV, 3 do
-  redis.call('ZADD', KEYS[tonumber(ARGV[j])], 'NX', ARGV[j + 1], ARGV[j + 2])
 end
 local now = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], 't', now[1] * 1000 + math.floor(now[2] / 1000))
@@ -106,9 +129,33 @@ if #failed > 0 then
   redis.call('HSET', KEYS[1], field, cjson.encode({seq, failed}))
 end
 return {1, failed}
-`)
+`
 
-// Outcomes of applyScript.
+// applyScript runs applySource on a single node or a failover client.
+var applyScript = newLuaScript(applySource)
+
+// clusterApply runs applySource on a Redis Cluster master, for batches
+// whose keys span the master's slots. The shebang flag, Redis 7.0 and
+// later, lets a script reach undeclared keys of several slots; older
+// servers cannot compile it (see ErrScriptRejected).
+var clusterApply = newLuaScript("#!lua flags=allow-cross-slot-keys\n" + applySource)
+
+// luaScript holds the first two arguments of EVAL and of EVALSHA for a
+// script, boxed once: a batch builds its command by hand (see
+// batch.command) so that no argument costs an allocation.
+type luaScript struct {
+	eval, evalSHA [2]any
+}
+
+func newLuaScript(src string) *luaScript {
+	sum := sha1.Sum([]byte(src))
+	return &luaScript{
+		eval:    [2]any{"eval", src},
+		evalSHA: [2]any{"evalsha", hex.EncodeToString(sum[:])},
+	}
+}
+
+// Outcomes of applySource.
 const (
 	outcomeDuplicate  = 0
 	outcomeApplied    = 1
@@ -117,7 +164,7 @@ const (
 	outcomeRegressed  = 4
 )
 
-// scriptReply is a parsed reply of applyScript.
+// scriptReply is a parsed reply of applySource.
 type scriptReply struct {
 	outcome int64          // one of the outcomes above
 	failed  map[int]string // 0-based delta index → Redis error message

@@ -18,6 +18,10 @@ type Stats struct {
 	KeyErrors     uint64 // deltas refused for their key (see KeyError)
 	LostBatches   uint64 // batches given up in doubt (see LostError)
 	LostDelta     int64  // sum of their deltas
+	// Moved counts deltas a Cluster master refused because it did not
+	// serve their key (see ErrMoved): none was applied, and each went back
+	// to the Source, to be sent to the master serving it.
+	Moved uint64
 	// Unreplicated counts batches applied on the master while fewer
 	// replicas than wanted acknowledged them: kept and resent.
 	Unreplicated   uint64
