@@ -2,6 +2,7 @@ package shard
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"sync/atomic"
 )
 
@@ -50,8 +51,8 @@ func (c *Counter) Add(delta int64) {
 	if s != nil {
 		n = &s.cell().Int64
 	}
-	if v := n.Add(delta); sampled(v) && n.Load() != v {
-		c.contended(s)
+	if v := n.Add(delta); sampled(v) {
+		c.sample(s, n, v)
 	}
 	if !c.dirty.Load() {
 		c.markDirty()
@@ -69,6 +70,34 @@ func sampled(v int64) bool {
 // 2^sampleBits. The check is a plain load, but a sparse one keeps the
 // common path a single atomic add.
 const sampleBits = 6
+
+// yieldBits sets how often Add yields the processor: on one add in
+// 2^yieldBits, a subset of the sampled ones (see sample).
+const yieldBits = 14
+
+// sample is Add's rare path, for the adds that sampled picked: v is what
+// the add to n left. A value changed since means another core wrote the
+// cell in between (see contended).
+//
+// It also yields the processor on one add in 2^yieldBits. Goroutines that
+// do nothing but Add never block, so Go's scheduler rotates them only by
+// preemption (10 ms slices), and a goroutine woken by the network — the
+// flusher reading Redis' reply — waits in the global run queue, which a
+// processor checks only every 61 scheduling rounds: with 64 such
+// goroutines on 2 cores, each network wait of a flush took about a
+// second. A yield every ~16k adds (microseconds) makes those rounds come
+// ~100× faster, at a cost too small to measure; Adds that block
+// elsewhere (request handlers) are unaffected either way.
+//
+//go:noinline
+func (c *Counter) sample(s *stripes, n *atomic.Int64, v int64) {
+	if n.Load() != v {
+		c.contended(s)
+	}
+	if uint64(v)*golden>>(64-yieldBits) == 0 {
+		runtime.Gosched()
+	}
+}
 
 // contended is taken when Add saw the cell it had just written change
 // under it: another core wrote it (or, rarely, a drain or Restore did;
