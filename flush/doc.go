@@ -18,9 +18,10 @@
 // met. Client-side retries by go-redis are therefore harmless too.
 //
 // A flush allocates nothing per key in steady state (AtLeastOnce mode
-// excepted): batches are recycled with their buffers, each batch sends its
-// keys as Options.KeyPrefix+Delta.Key from one buffer, and its arguments
-// are pointers, which go-redis writes without boxing them.
+// allocates go-redis' command per key): batches are recycled, a
+// pipeline's keys (Options.KeyPrefix+Delta.Key) are written into one
+// buffer reused by the next, and the script calls' arguments are
+// pointers, which go-redis writes without boxing them.
 //
 // Records carry no Redis TTL, so that no eviction policy removes them
 // ahead of the counters they protect; CollectRecords deletes the records of
