@@ -284,8 +284,8 @@ func TestClassify(t *testing.T) {
 func TestRingIsRejected(t *testing.T) {
 	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}})
 	defer ring.Close()
-	if _, err := New(ring, newMapSource(), Options{}); !errors.Is(err, ErrUnsupportedClient) {
-		t.Fatalf("New(Ring) error = %v; want ErrUnsupportedClient", err)
+	if _, err := New(ring, newMapSource(), Options{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("New(Ring) error = %v; want ErrInvalid", err)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // Errors a key can meet in Redis, wrapped by *KeyError.
@@ -90,13 +92,15 @@ func classify(err error) error {
 // outcome is not yet known; they are sent again on the next flush.
 var ErrPending = errors.New("flush: batches pending")
 
-// ErrInvalidOptions is wrapped by the error New returns for bad Options.
-var ErrInvalidOptions = errors.New("flush: invalid options")
+// ErrInvalid is wrapped by every *InvalidError of this package: a bad
+// Options field, a nil client or a *redis.Ring, a bad argument.
+var ErrInvalid = errors.New("flush: invalid argument")
 
-// ErrUnsupportedClient is returned by New for a client that cannot keep a
-// batch's keys together: a *redis.Ring shards keys on the client side,
-// where a script call is routed by its first key only.
-var ErrUnsupportedClient = errors.New("flush: unsupported redis client (use a Client, a failover Client or a ClusterClient)")
+// InvalidError reports an invalid argument or Options field: Field names
+// it, Value is what was given and Reason says what a valid value looks
+// like. It wraps ErrInvalid and is the same type as every abacus
+// package's InvalidError.
+type InvalidError = invalid.Error
 
 // ErrRecordLost is wrapped by *LostError: Redis lost the writer record that
 // made a batch in doubt safe to resend.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/abacus-go/abacus/internal/invalid"
 	"github.com/abacus-go/abacus/internal/replicas"
 )
 
@@ -76,16 +77,13 @@ type refusal struct {
 }
 
 // New returns a Flusher writing src's deltas through rdb, a *redis.Client,
-// a failover client or a *redis.ClusterClient (a *redis.Ring returns
-// ErrUnsupportedClient; a Cluster needs Redis 7.0 or later in
+// a failover client or a *redis.ClusterClient (a *redis.Ring returns an
+// *InvalidError; a Cluster needs Redis 7.0 or later in
 // ExactlyOnce mode). It does not start flushing in the background until
 // Start.
 func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) {
-	if rdb == nil {
-		return nil, fmt.Errorf("%w: nil redis client", ErrInvalidOptions)
-	}
-	if _, ring := rdb.(*redis.Ring); ring {
-		return nil, ErrUnsupportedClient
+	if err := invalid.Client(ErrInvalid, rdb); err != nil {
+		return nil, err
 	}
 	opts, err := opts.withDefaults()
 	if err != nil {

@@ -236,8 +236,8 @@ func TestInvalidOptions(t *testing.T) {
 		{Interval: -1}, {BatchKeys: -1}, {PipelineKeys: -5}, {Timeout: -1},
 		{MaxBackoff: -1}, {RecordTTL: -1}, {KeyTTL: -1}, {Mode: 9},
 	} {
-		if _, err := New(redis.NewClient(&redis.Options{}), newMapSource(), o); !errors.Is(err, ErrInvalidOptions) {
-			t.Errorf("New(%+v) error = %v; want ErrInvalidOptions", o, err)
+		if _, err := New(redis.NewClient(&redis.Options{}), newMapSource(), o); !errors.Is(err, ErrInvalid) {
+			t.Errorf("New(%+v) error = %v; want ErrInvalid", o, err)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package flush
 import (
 	"fmt"
 	"time"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // Mode chooses how deltas are written.
@@ -87,30 +89,12 @@ type Options struct {
 }
 
 func (o Options) withDefaults() (Options, error) {
-	bad := func(field string, v any) (Options, error) {
-		return o, fmt.Errorf("%w: %s = %v must not be negative", ErrInvalidOptions, field, v)
+	// A negative Replicas means never wait.
+	if err := invalid.NonNegative(ErrInvalid, "Options", o, "Replicas", "Mode"); err != nil {
+		return o, err
 	}
-	switch {
-	case o.Interval < 0:
-		return bad("Interval", o.Interval)
-	case o.BatchKeys < 0:
-		return bad("BatchKeys", o.BatchKeys)
-	case o.PipelineKeys < 0:
-		return bad("PipelineKeys", o.PipelineKeys)
-	case o.Timeout < 0:
-		return bad("Timeout", o.Timeout)
-	case o.MaxBackoff < 0:
-		return bad("MaxBackoff", o.MaxBackoff)
-	case o.RecordTTL < 0:
-		return bad("RecordTTL", o.RecordTTL)
-	case o.ReplicaTimeout < 0:
-		return bad("ReplicaTimeout", o.ReplicaTimeout)
-	case o.MaxKeyBackoff < 0:
-		return bad("MaxKeyBackoff", o.MaxKeyBackoff)
-	case o.KeyTTL < 0:
-		return bad("KeyTTL", o.KeyTTL)
-	case o.Mode != ExactlyOnce && o.Mode != AtLeastOnce:
-		return o, fmt.Errorf("%w: unknown Mode %d", ErrInvalidOptions, o.Mode)
+	if o.Mode != ExactlyOnce && o.Mode != AtLeastOnce {
+		return o, invalid.New(ErrInvalid, "Options.Mode", o.Mode, "unknown mode")
 	}
 	def := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // Writer records carry no TTL, so that no volatile-* maxmemory policy can
@@ -72,9 +74,9 @@ type Collected struct {
 func CollectRecords(ctx context.Context, rdb redis.UniversalClient, prefix string, idle time.Duration) (Collected, error) {
 	switch {
 	case prefix == "":
-		return Collected{}, fmt.Errorf("%w: CollectRecords needs a record prefix", ErrInvalidOptions)
+		return Collected{}, invalid.New(ErrInvalid, "prefix", prefix, "a record prefix is required")
 	case idle <= 0:
-		return Collected{}, fmt.Errorf("%w: CollectRecords idle = %v must be positive", ErrInvalidOptions, idle)
+		return Collected{}, invalid.New(ErrInvalid, "idle", idle, "must be positive")
 	}
 	var mu sync.Mutex
 	var res Collected

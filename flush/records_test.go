@@ -219,8 +219,8 @@ func TestCollectRecordsRejectsBadArguments(t *testing.T) {
 		{"w:", 0},
 		{"w:", -time.Second},
 	} {
-		if _, err := CollectRecords(context.Background(), rdb, tc.prefix, tc.idle); !errors.Is(err, ErrInvalidOptions) {
-			t.Errorf("CollectRecords(%q, %v) error = %v; want ErrInvalidOptions", tc.prefix, tc.idle, err)
+		if _, err := CollectRecords(context.Background(), rdb, tc.prefix, tc.idle); !errors.Is(err, ErrInvalid) {
+			t.Errorf("CollectRecords(%q, %v) error = %v; want ErrInvalid", tc.prefix, tc.idle, err)
 		}
 	}
 }
