@@ -137,6 +137,7 @@ func (o Options) flushOptions() flush.Options {
 		RecordTTL:      o.RecordTTL,
 		KeyTTL:         o.KeyTTL,
 		OnError:        o.OnError,
+		Logger:         o.Logger,
 		Now:            o.Now,
 	}
 }

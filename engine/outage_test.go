@@ -1,7 +1,11 @@
 package engine_test
 
 import (
+	"bytes"
+	"log/slog"
 	"runtime"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,3 +83,45 @@ func heapInUse() uint64 {
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestLoggerSeesTheOutage: an outage is logged once when flushes start
+// failing and once when they recover, not once per failed flush.
+func TestLoggerSeesTheOutage(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := faultproxy.New(t, srv.Addr)
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	var logs syncBuffer
+	e := newEngine(t, rdb, engine.Options{Namespace: redistest.Prefix(t), FlushInterval: 10 * time.Millisecond,
+		MaxBackoff: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	e.Add("a", 1)
+	redistest.WaitFor(t, "a flush", func() bool { return e.Stats().KeysFlushed == 1 })
+	proxy.Refuse(true)
+	proxy.CutAll()
+	e.Add("a", 1)
+	redistest.WaitFor(t, "three failed flushes", func() bool { return e.Stats().FailedFlushes >= 3 })
+	proxy.Refuse(false)
+	redistest.WaitFor(t, "the flush after the outage", func() bool { return e.Stats().KeysFlushed == 2 })
+	redistest.WaitFor(t, "the recovery logged", func() bool { return strings.Contains(logs.String(), "flush recovered") })
+	if n := strings.Count(logs.String(), "flush failing; backing off"); n != 1 {
+		t.Fatalf("%d lines of failing for one outage; want 1:\n%s", n, logs.String())
+	}
+}

@@ -3,6 +3,7 @@ package flush
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 
 	"github.com/redis/go-redis/v9"
@@ -66,6 +67,9 @@ func (f *Flusher) pipeline(ctx context.Context, n *node, batches []*batch) {
 	e := &n.ex
 	e.pipe, e.batches, e.cmds, e.wait, e.resent = n.c.Pipeline(), batches, e.cmds[:0], nil, 0
 	e.want = f.replicas.Want(ctx, f.rdb)
+	if e.want > 0 && f.waiting.CompareAndSwap(false, true) {
+		f.log(slog.LevelInfo, "replicas seen; batches now wait for them", "replicas", e.want, "timeout", f.opts.ReplicaTimeout)
+	}
 	// EVAL carries the script and caches it in Redis; EVALSHA only names
 	// it. Use EVAL until a reply shows the script is cached, and after
 	// any NOSCRIPT: no separate SCRIPT LOAD round trip that could fail on

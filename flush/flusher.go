@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,9 +40,10 @@ type Flusher struct {
 	nextSeq   []uint64 // per group: the seq the next new batch gets
 	floor     []uint64 // per group: every batch up to it is known applied
 	lastDrain time.Time
-	fails     int // consecutive failed flushes, for backoff
-	shrink    int // pipelines are PipelineKeys>>shrink keys (see pipelineKeys)
-	moved     int // deltas of this round given back for another master
+	fails     int       // consecutive failed flushes, for backoff
+	failingAt time.Time // when the current run of failures began
+	shrink    int       // pipelines are PipelineKeys>>shrink keys (see pipelineKeys)
+	moved     int       // deltas of this round given back for another master
 	buf       []Delta
 	// Buffers reused by every flush, so that one allocates nothing per key.
 	free      []*batch     // recycled batches (see recycle)
@@ -57,6 +60,7 @@ type Flusher struct {
 	refusals map[string]*refusal // keys Redis refused, for their backoff
 
 	replicas    *replicas.Policy
+	waiting     atomic.Bool       // batches have waited for replicas (logged once)
 	accepted    map[int]uint64    // per group: a regressed record accepted as base
 	confirmedAt map[int]time.Time // per group: last confirmation
 	history     history           // recent confirmations, to size a regression
@@ -261,6 +265,13 @@ func (f *Flusher) flush(ctx context.Context, force bool) error {
 	}
 	end := f.opts.Now()
 	failed := Retryable(err)
+	switch {
+	case failed && f.fails == 0:
+		f.failingAt = start
+		f.log(slog.LevelWarn, "flush failing; backing off", "err", err, "retry_in", backoff(f.opts.Interval, 1, f.opts.MaxBackoff))
+	case !failed && f.fails > 0:
+		f.log(slog.LevelInfo, "flush recovered", "failed_flushes", f.fails, "down_for", end.Sub(f.failingAt).Round(time.Millisecond))
+	}
 	if failed {
 		f.fails++
 	} else {
@@ -401,6 +412,13 @@ func (f *Flusher) refused(ds []Delta, msgs []string, since time.Time) []error {
 
 func (f *Flusher) report(err error) {
 	f.stats.update(func(s *Stats) { s.LastError = err })
+	var lost *LostError
+	var regressed *RegressionError
+	if errors.As(err, &lost) || errors.As(err, &regressed) {
+		// Redis lost acknowledged writes, or the record proving them: the
+		// operator should know whatever OnError does.
+		f.log(slog.LevelError, "redis lost writes", "err", err)
+	}
 	if f.opts.OnError != nil {
 		f.opts.OnError(err)
 	}
@@ -426,4 +444,11 @@ func Retryable(err error) bool {
 	var le *LostError
 	var re *RegressionError
 	return !errors.As(err, &ke) && !errors.As(err, &le) && !errors.As(err, &re)
+}
+
+// log sends a lifecycle event to Options.Logger, if any.
+func (f *Flusher) log(level slog.Level, msg string, args ...any) {
+	if f.opts.Logger != nil {
+		f.opts.Logger.Log(context.Background(), level, msg, args...)
+	}
 }

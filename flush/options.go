@@ -2,6 +2,7 @@ package flush
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/abacus-go/abacus/internal/invalid"
@@ -84,6 +85,11 @@ type Options struct {
 	// OnError, when set, is called from the flushing goroutine with each
 	// *KeyError and each failed flush.
 	OnError func(error)
+	// Logger, when not nil, receives lifecycle events: flushes failing and
+	// backing off, and recovering (with how long they failed); replicas
+	// seen, so that batches start to wait for them; Redis losing writes
+	// (LostError, RegressionError). Default none.
+	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
