@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/redis/go-redis/v9"
@@ -147,6 +148,14 @@ func TestNextHotPathDoesNotAllocate(t *testing.T) {
 	}
 	if got, _ := a.Next(ctx); got != 1000+10_002 {
 		t.Errorf("Next() after 10,001 calls = %d; want %d", got, 1000+10_002)
+	}
+}
+
+func TestBlockFillsOneCacheLine(t *testing.T) {
+	// Every Next adds to used and reads base, size and trigger: one line,
+	// shared with no other object (see block).
+	if got := unsafe.Sizeof(block{}); got != 64 {
+		t.Errorf("unsafe.Sizeof(block{}) = %d; want 64", got)
 	}
 }
 
