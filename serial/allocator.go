@@ -208,8 +208,8 @@ func (a *Allocator) nextSlow(ctx context.Context) (int64, error) {
 }
 
 // prefetch runs once per block, when b's trigger offset is issued: it
-// measures the rate from b and fetches ahead if the blocks held do not
-// cover what is left of it (see fetchAheadLocked).
+// measures the rate and fetches ahead if no block is held (see
+// fetchAheadLocked).
 func (a *Allocator) prefetch(b *block) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -245,13 +245,6 @@ func (b *block) issued() int64 {
 // current one.
 func (a *Allocator) issuedLocked() int64 {
 	return a.retired + a.cur.Load().issued()
-}
-
-// inHandLocked is how many IDs can be issued without Redis: what is left of
-// the current block and the blocks held ahead.
-func (a *Allocator) inHandLocked() int64 {
-	b := a.cur.Load()
-	return b.size - b.issued() + a.readyIDs
 }
 
 // reserveLocked is how many IDs the blocks held beyond the current one

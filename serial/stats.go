@@ -55,7 +55,8 @@ type Stats struct {
 	InHand int64
 	// Rate is the rate at which IDs were issued, in IDs per second,
 	// measured when a block reached its prefetch trigger (or ran out with
-	// none fetched); 0 before the first.
+	// none fetched) over the IDs issued since the previous measure; 0
+	// before the first.
 	Rate float64
 	// Runway is how long InHand lasts at Rate: how long Next can go on
 	// without a successful fetch (a failover, Redis down); 0 while Rate is
