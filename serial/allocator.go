@@ -21,14 +21,16 @@ const poisoned = 1 << 62
 
 // block is a leased range of IDs (base, base+size], acknowledged by the
 // replicas wanted when it was fetched. Only used changes after the block is
-// published through Allocator.cur.
+// published through Allocator.cur. It fills a 64-byte size class, so that
+// the fields every Next reads share used's cache line and no other object
+// does.
 type block struct {
 	used    atomic.Int64 // offsets claimed so far; may run past size
 	base    int64        // INCRBY reply minus size
 	size    int64
-	trigger int64     // offset whose issuance starts the next fetch; 0 for none
-	started time.Time // when the block became current; written before publication
-	drained bool      // guarded by Allocator.mu; the rate was measured over the whole block
+	trigger int64 // offset whose issuance starts the next fetch, 0 for none; set when installed
+	drained bool  // guarded by Allocator.mu; the rate was measured when it ran out
+	_       [31]byte
 }
 
 // Allocator hands out unique IDs from blocks leased from one Redis key.
@@ -45,20 +47,23 @@ type Allocator struct {
 	policy *replicas.Policy // how many replicas a block waits for
 
 	mu        sync.Mutex
-	ready     []*block    // guarded by mu; fetched blocks waiting to become current, ascending
-	readyIDs  int64       // guarded by mu; IDs in ready
-	inflight  *fetchCall  // guarded by mu; the one fetch in flight, or nil
-	retry     *time.Timer // guarded by mu; background retry after a failed fetch, or nil
-	err       error       // guarded by mu; sticky: *RegressionError or ErrClosed
-	gen       uint64      // guarded by mu; bumped by Resume so older fetches are discarded
-	size      int64       // guarded by mu; size of the next block to request
-	rate      float64     // guarded by mu; IDs/s measured at the last trigger or drained block; 0 unknown
-	want      int         // guarded by mu; replicas the last fetch waited for
-	failing   int64       // guarded by mu; fetches failed since the last success
-	failure   error       // guarded by mu; the last of them, or nil
-	highWater int64       // guarded by mu; end of the highest accepted block
-	retired   int64       // guarded by mu; IDs issued from blocks no longer current
-	stats     counters    // guarded by mu
+	ready     []*block      // guarded by mu; fetched blocks waiting to become current, ascending
+	readyIDs  int64         // guarded by mu; IDs in ready
+	inflight  *fetchCall    // guarded by mu; the one fetch in flight, or nil
+	retry     *time.Timer   // guarded by mu; background retry after a failed fetch, or nil
+	err       error         // guarded by mu; sticky: *RegressionError or ErrClosed
+	gen       uint64        // guarded by mu; bumped by Resume so older fetches are discarded
+	size      int64         // guarded by mu; size of the next block to request
+	rate      float64       // guarded by mu; IDs/s measured at the last trigger or drained block; 0 unknown
+	measured  time.Time     // guarded by mu; when rate was measured, or the first block installed
+	counted   int64         // guarded by mu; IDs issued by then
+	lag       time.Duration // guarded by mu; longest recent fetch, decaying (see sizing.go)
+	want      int           // guarded by mu; replicas the last fetch waited for
+	failing   int64         // guarded by mu; fetches failed since the last success
+	failure   error         // guarded by mu; the last of them, or nil
+	highWater int64         // guarded by mu; end of the highest accepted block
+	retired   int64         // guarded by mu; IDs issued from blocks no longer current
+	stats     counters      // guarded by mu
 }
 
 // counters are the Stats fields the slow path maintains.
@@ -69,10 +74,11 @@ type counters struct {
 // fetchCall is one INCRBY (and WAIT) in flight. err is written before done
 // is closed and read after.
 type fetchCall struct {
-	done chan struct{}
-	gen  uint64
-	size int64
-	err  error
+	done  chan struct{}
+	gen   uint64
+	size  int64
+	start time.Time // when it was requested
+	err   error
 }
 
 // New returns an Allocator for key on rdb. It does no I/O: the first block
@@ -176,12 +182,12 @@ func (a *Allocator) nextSlow(ctx context.Context) (int64, error) {
 		}
 		call := a.inflight
 		if call == nil {
-			// No prefetch was started or it failed: size from the whole
-			// block (once: retries after it would measure the outage), and
-			// fetch now rather than at a scheduled retry.
+			// No prefetch was started or it failed: measure the rate
+			// (once per block: retries after it would measure the
+			// outage), and fetch now rather than at a scheduled retry.
 			if !b.drained {
 				b.drained = true
-				a.resizeLocked(b, b.size)
+				a.resizeLocked()
 			}
 			call = a.startFetchLocked()
 		}
@@ -202,28 +208,43 @@ func (a *Allocator) nextSlow(ctx context.Context) (int64, error) {
 }
 
 // prefetch runs once per block, when b's trigger offset is issued: it
-// measures the rate from b and fetches ahead if the blocks held do not
-// cover it (see fetchAheadLocked).
+// measures the rate and fetches ahead if no block is held (see
+// fetchAheadLocked).
 func (a *Allocator) prefetch(b *block) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.err != nil || a.cur.Load() != b {
 		return
 	}
-	a.resizeLocked(b, b.trigger)
+	a.resizeLocked()
 	a.fetchAheadLocked()
 }
 
-// resizeLocked measures the rate at which b issued used IDs and sets the
-// size of the next block from it.
-func (a *Allocator) resizeLocked(b *block, used int64) {
-	if b.size == 0 {
+// resizeLocked measures the rate at which IDs were issued since the last
+// measure and sets the size of the next block from it.
+func (a *Allocator) resizeLocked() {
+	if a.cur.Load().size == 0 {
 		return // the empty block before the first fetch or after Resume
 	}
-	elapsed := a.opts.Now().Sub(b.started)
+	now, issued := a.opts.Now(), a.issuedLocked()
+	used, elapsed := issued-a.counted, now.Sub(a.measured)
+	a.measured, a.counted = now, issued
 	// A block issued faster than the clock can tell counts as issued in 1ns.
 	a.rate = float64(used) / max(elapsed, time.Nanosecond).Seconds()
-	a.size = nextSize(a.size, used, elapsed, a.opts.TargetLifetime, a.opts.MinBlock, a.opts.MaxBlock)
+	floor := 2 * cover(a.rate, a.lag) // a block must outlast the fetch of the next
+	a.size = nextSize(a.size, used, elapsed, a.opts.TargetLifetime, floor, a.opts.MinBlock, a.opts.MaxBlock)
+}
+
+// issued is how many IDs b issued: used, without the claims that ran past
+// its end or the poisoning.
+func (b *block) issued() int64 {
+	return min(max(b.used.Load(), 0), b.size)
+}
+
+// issuedLocked is how many IDs were issued, from retired blocks and the
+// current one.
+func (a *Allocator) issuedLocked() int64 {
+	return a.retired + a.cur.Load().issued()
 }
 
 // reserveLocked is how many IDs the blocks held beyond the current one
@@ -279,7 +300,12 @@ func (a *Allocator) installLocked() {
 	a.readyIDs -= nb.size
 	old := a.cur.Load()
 	a.retired += old.size
-	nb.started = a.opts.Now()
+	if old.size == 0 { // the first block, or the first after Resume
+		a.measured, a.counted = a.opts.Now(), a.retired
+	}
+	// The trigger is set now rather than when the block arrived, from the
+	// latest rate and lag: a reserve block may have been fetched long before.
+	nb.trigger = triggerOffset(nb.size, a.opts.PrefetchThreshold, cover(a.rate, a.lag))
 	a.cur.Store(nb)
 	a.fetchAheadLocked()
 }

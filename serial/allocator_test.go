@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/redis/go-redis/v9"
@@ -40,6 +41,19 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// awaitFetches waits for the fetches in flight, if any, to land.
+func awaitFetches(a *Allocator) {
+	for {
+		a.mu.Lock()
+		c := a.inflight
+		a.mu.Unlock()
+		if c == nil {
+			return
+		}
+		<-c.done
+	}
 }
 
 // quiesce waits until a has no fetch in flight.
@@ -137,6 +151,14 @@ func TestNextHotPathDoesNotAllocate(t *testing.T) {
 	}
 }
 
+func TestBlockFillsOneCacheLine(t *testing.T) {
+	// Every Next adds to used and reads base, size and trigger: one line,
+	// shared with no other object (see block).
+	if got := unsafe.Sizeof(block{}); got != 64 {
+		t.Errorf("unsafe.Sizeof(block{}) = %d; want 64", got)
+	}
+}
+
 func TestNextN(t *testing.T) {
 	rdb := redistest.Client(t)
 	ctx := context.Background()
@@ -187,7 +209,9 @@ func TestBlockSizeAdaptsToRate(t *testing.T) {
 		MinBlock: 100, MaxBlock: 10_000, TargetLifetime: 10 * time.Second,
 		PrefetchThreshold: 0.5, Now: clock.Now,
 	})
-	// issue takes n IDs, advancing the fake clock by perID for each.
+	// issue takes n IDs, advancing the fake clock by perID for each. It
+	// lets each fetch land before the next ID, so that no fake time passes
+	// during a fetch: the rate alone sizes the blocks.
 	issue := func(n int, perID time.Duration) {
 		t.Helper()
 		for i := 0; i < n; i++ {
@@ -195,6 +219,7 @@ func TestBlockSizeAdaptsToRate(t *testing.T) {
 			if _, err := a.Next(ctx); err != nil {
 				t.Fatalf("Next: %v", err)
 			}
+			awaitFetches(a)
 		}
 	}
 	phases := []struct {
@@ -219,6 +244,70 @@ func TestBlockSizeAdaptsToRate(t *testing.T) {
 				t.Errorf("BlockSize after %d IDs at %v each = %d; want %s", p.n, p.perID, st.BlockSize, p.expect)
 			}
 		})
+	}
+}
+
+// slowIncr is a go-redis hook that advances a fake clock by took during
+// each INCRBY: a fetch that takes that long as the allocator measures it.
+type slowIncr struct {
+	clock *fakeClock
+	took  time.Duration
+}
+
+var _ redis.Hook = slowIncr{}
+
+func (h slowIncr) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h slowIncr) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "incrby" {
+			h.clock.Advance(h.took)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h slowIncr) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestSlowFetchesStartEarlierAndGrowBlocks: when a fetch takes 1s (as
+// when its goroutine waits for a CPU behind busy callers), the next fetch
+// starts with 4 × 1s of IDs in hand at the measured rate, earlier than
+// PrefetchThreshold would, and blocks hold twice that, more than
+// TargetLifetime asks.
+func TestSlowFetchesStartEarlierAndGrowBlocks(t *testing.T) {
+	base := redistest.Client(t)
+	rdb := redis.NewClient(base.Options())
+	t.Cleanup(func() { rdb.Close() })
+	clock := &fakeClock{now: time.Unix(1e9, 0)}
+	rdb.AddHook(slowIncr{clock: clock, took: time.Second})
+	a := newAllocator(t, rdb, redistest.Prefix(t)+"slow", Options{
+		MinBlock: 20_000, MaxBlock: 10_000_000, TargetLifetime: time.Second,
+		PrefetchThreshold: 0.25, WaitReplicas: -1, Now: clock.Now,
+	})
+	ctx := context.Background()
+	// 10,000 IDs/s, each fetch awaited so that no ID is issued while the
+	// fake clock jumps. The first block, 20,000, triggers at 15,000, where
+	// the rate is measured: TargetLifetime wants 10,000, the 1s fetch twice
+	// its cover of 4 × 10,000 IDs/s × 1s, 80,000 (the ×4 growth cap).
+	for i := 0; i < 20_001; i++ {
+		clock.Advance(100 * time.Microsecond)
+		if _, err := a.Next(ctx); err != nil {
+			t.Fatalf("Next #%d: %v", i+1, err)
+		}
+		awaitFetches(a)
+	}
+	st := a.Stats()
+	if st.FetchTime != time.Second || st.Issued != 20_001 {
+		t.Errorf("Stats() = %+v; want FetchTime 1s, Issued 20001", st)
+	}
+	// The threshold alone would trigger the second block with a quarter
+	// of it, 20,000, left; the cover (40,002 at the 10,000.7 IDs/s measured
+	// over 14,999 intervals) must be left instead.
+	c := cover(st.Rate, st.FetchTime)
+	if b := a.cur.Load(); b.size != 80_000 || b.size-b.trigger != c || c < 40_000 || c > 40_010 {
+		t.Errorf("second block: size %d, trigger %d, cover %d; want 80000, 80000 - cover, about 40000", b.size, b.trigger, c)
 	}
 }
 

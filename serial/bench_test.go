@@ -33,6 +33,19 @@ func benchAllocator(b *testing.B, size int64) *serial.Allocator {
 	return a
 }
 
+// takeParallel has every b.RunParallel goroutine take IDs from a.
+func takeParallel(b *testing.B, a *serial.Allocator) {
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := a.Next(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
 func reportBlocks(b *testing.B, a *serial.Allocator) {
 	st := a.Stats()
 	b.ReportMetric(float64(st.Blocks), "blocks")
@@ -64,17 +77,9 @@ func BenchmarkNextParallel(b *testing.B) {
 	for _, size := range benchBlocks {
 		b.Run(fmt.Sprintf("block=%d", size), func(b *testing.B) {
 			a := benchAllocator(b, size)
-			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := a.Next(ctx); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			takeParallel(b, a)
 			b.StopTimer()
 			reportBlocks(b, a)
 		})
@@ -90,17 +95,9 @@ func BenchmarkNextAdaptive(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer a.Close()
-	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := a.Next(ctx); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	takeParallel(b, a)
 	b.StopTimer()
 	reportBlocks(b, a)
 	b.ReportMetric(float64(a.Stats().BlockSize), "final-block")

@@ -6,8 +6,12 @@
 // hands out with a single atomic add and no lock, no allocation and no
 // round trip. Before a block runs out (when the unused share of it falls to
 // Options.PrefetchThreshold) the next block is fetched in the background, so
-// callers do not stall at block boundaries while Redis keeps up. At most one
-// fetch per Allocator is in flight; a failed one is retried in the
+// callers do not stall at block boundaries while Redis keeps up. Fetches
+// that have been slow move this earlier: with callers keeping every CPU
+// busy, the goroutine that reads Redis' answer waits hundreds of
+// milliseconds for one, so a fetch starts with a multiple of the IDs issued
+// during the slowest recent fetch still in hand (Stats.FetchTime). At most
+// one fetch per Allocator is in flight; a failed one is retried in the
 // background, with backoff, while IDs remain.
 //
 // # Replicas
@@ -33,8 +37,9 @@
 //
 // Block size adapts to the rate at which IDs are consumed, within
 // [Options.MinBlock, Options.MaxBlock], so that a block lasts about
-// Options.TargetLifetime: busy allocators make few round trips, idle ones
-// waste few IDs. The rule is in sizing.go.
+// Options.TargetLifetime, and at least through the fetch of the next one:
+// busy allocators make few round trips, idle ones waste few IDs. The rules
+// are in sizing.go.
 //
 // # Guarantees
 //

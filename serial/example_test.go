@@ -63,18 +63,20 @@ func ExampleAllocator_Stats() {
 	key, cleanup := exampleKey(rdb)
 	defer cleanup()
 
-	a, _ := serial.New(rdb, key, serial.Options{MinBlock: 1000, MaxBlock: 1000, PrefetchThreshold: 0.1})
+	a, _ := serial.New(rdb, key, serial.Options{MinBlock: 1000, MaxBlock: 1000})
 	defer a.Close()
 	for i := 0; i < 2500; i++ {
 		a.Next(context.Background())
 	}
 	st := a.Stats()
-	// 2,500 IDs from three blocks: three INCRBYs. The third block is not
-	// 90 % used, so its successor has not been requested yet.
-	fmt.Printf("issued %d, blocks %d, round trips %d, high water %d\n",
-		st.Issued, st.Blocks, st.RoundTrips, st.HighWater)
+	// 2,500 IDs from three blocks, 500 left in the third. A fourth may be
+	// held ahead already (Ahead) or still on its way: this loop takes IDs
+	// faster than Redis answers, so the allocator requests blocks early
+	// (see FetchTime).
+	fmt.Printf("issued %d from %d blocks, %d left; one INCRBY per block: %t\n",
+		st.Issued, st.Blocks-int64(st.Ahead), st.Remaining, st.RoundTrips == st.Blocks)
 	// Output:
-	// issued 2500, blocks 3, round trips 3, high water 3000
+	// issued 2500 from 3 blocks, 500 left; one INCRBY per block: true
 }
 
 // After Redis lost the counter (here: deleted; in life, a restart without

@@ -18,7 +18,10 @@ import (
 // caller: one caller giving up must not waste it. The client's timeouts
 // bound it.
 func (a *Allocator) startFetchLocked() *fetchCall {
-	c := &fetchCall{done: make(chan struct{}), gen: a.gen, size: a.size}
+	c := &fetchCall{
+		done: make(chan struct{}), gen: a.gen, size: a.size,
+		start: a.opts.Now(),
+	}
 	a.inflight = c
 	go a.fetch(c)
 	return c
@@ -81,7 +84,8 @@ func (a *Allocator) fetch(c *fetchCall) {
 	a.stats.blocks++
 	a.failing, a.failure = 0, nil
 	a.stopRetryLocked()
-	a.ready = append(a.ready, &block{base: base, size: c.size, trigger: triggerOffset(c.size, a.opts.PrefetchThreshold)})
+	a.lag = nextLag(a.lag, a.opts.Now().Sub(c.start))
+	a.ready = append(a.ready, &block{base: base, size: c.size})
 	a.readyIDs += c.size
 	a.fetchAheadLocked()
 }

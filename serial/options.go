@@ -10,7 +10,7 @@ import (
 // Defaults applied to zero Options fields.
 const (
 	DefaultMinBlock          = 100
-	DefaultMaxBlock          = 100_000
+	DefaultMaxBlock          = 1_000_000_000
 	DefaultTargetLifetime    = 10 * time.Second
 	DefaultPrefetchThreshold = 0.5
 	DefaultWaitTimeout       = 500 * time.Millisecond
@@ -30,8 +30,12 @@ type Options struct {
 	MinBlock int64
 	// MaxBlock is the largest block. With the Reserve it bounds the IDs
 	// lost when a process exits: the rest of the current block and the
-	// blocks held ahead (one, or up to 64 with a Reserve). Default
-	// 100,000, or MinBlock if that is larger. MinBlock must not exceed it.
+	// blocks held ahead (one, or up to 64 with a Reserve); since the size
+	// follows the rate, it binds only above MaxBlock / TargetLifetime IDs/s.
+	// Default 10^9, a block of TargetLifetime's 10s up to 100M IDs/s, or
+	// MinBlock if that is larger. MinBlock must not exceed it. A MaxBlock
+	// smaller than the IDs issued during one fetch (Stats.FetchTime × Rate)
+	// makes callers wait for Redis at every block.
 	MaxBlock int64
 	// TargetLifetime is how long a block should last at the observed rate;
 	// block size moves toward rate × TargetLifetime (see sizing.go).
@@ -41,8 +45,10 @@ type Options struct {
 	// may still be unused when the next block is fetched in the background.
 	// Default 0.5: the next block is requested once half of the current one
 	// is issued, leaving Redis half a block lifetime to answer. (Meituan
-	// Leaf's segment mode loads at 10 % used, i.e. 0.9 here.) Values near 0
-	// effectively disable prefetch.
+	// Leaf's segment mode loads at 10 % used, i.e. 0.9 here.) It is
+	// requested earlier when fetches have been slow, so that the IDs left
+	// last four times the longest recent fetch (see Stats.FetchTime). Values
+	// near 0 leave the timing to the fetch time alone.
 	PrefetchThreshold float64
 	// WaitReplicas is how many replicas must acknowledge a block (WAIT
 	// after INCRBY, in one pipeline on the key's master) before any of its
@@ -85,7 +91,7 @@ func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 	case o.MinBlock < 0:
 		return o, &OptionError{"MinBlock", o.MinBlock, "must be positive (0 means 100)"}
 	case o.MaxBlock < 0:
-		return o, &OptionError{"MaxBlock", o.MaxBlock, "must be positive (0 means 100000)"}
+		return o, &OptionError{"MaxBlock", o.MaxBlock, "must be positive (0 means 1000000000)"}
 	case o.TargetLifetime < 0:
 		return o, &OptionError{"TargetLifetime", o.TargetLifetime, "must be positive (0 means 10s)"}
 	case o.PrefetchThreshold != 0 && !(o.PrefetchThreshold > 0 && o.PrefetchThreshold < 1):

@@ -68,14 +68,14 @@ func TestOptionsDefaults(t *testing.T) {
 		in   Options
 		want Options // Now is checked separately
 	}{
-		{"zero", rdb, Options{}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
+		{"zero", rdb, Options{}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
 		{"fixed size", rdb, Options{MinBlock: 64, MaxBlock: 64}, Options{MinBlock: 64, MaxBlock: 64, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
-		{"large MinBlock lifts default MaxBlock", rdb, Options{MinBlock: 1 << 20}, Options{MinBlock: 1 << 20, MaxBlock: 1 << 20, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
-		{"wait", rdb, Options{WaitReplicas: 2, WaitTimeout: time.Second, PrefetchThreshold: 0.9, Reserve: time.Minute}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.9, WaitReplicas: 2, WaitTimeout: time.Second, Reserve: time.Minute}},
+		{"large MinBlock lifts default MaxBlock", rdb, Options{MinBlock: 1 << 31}, Options{MinBlock: 1 << 31, MaxBlock: 1 << 31, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
+		{"wait", rdb, Options{WaitReplicas: 2, WaitTimeout: time.Second, PrefetchThreshold: 0.9, Reserve: time.Minute}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.9, WaitReplicas: 2, WaitTimeout: time.Second, Reserve: time.Minute}},
 		// Negative is "never" and "none", kept as given.
-		{"never wait, no reserve", rdb, Options{WaitReplicas: -1, Reserve: -1}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitReplicas: -1, WaitTimeout: 500 * time.Millisecond, Reserve: -1}},
-		{"short ReadTimeout halves the default WaitTimeout", fast, Options{}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 150 * time.Millisecond}},
-		{"no bound when never waiting", fast, Options{WaitReplicas: -1, WaitTimeout: time.Second}, Options{MinBlock: 100, MaxBlock: 100_000, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitReplicas: -1, WaitTimeout: time.Second}},
+		{"never wait, no reserve", rdb, Options{WaitReplicas: -1, Reserve: -1}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitReplicas: -1, WaitTimeout: 500 * time.Millisecond, Reserve: -1}},
+		{"short ReadTimeout halves the default WaitTimeout", fast, Options{}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 150 * time.Millisecond}},
+		{"no bound when never waiting", fast, Options{WaitReplicas: -1, WaitTimeout: time.Second}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitReplicas: -1, WaitTimeout: time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,8 +32,10 @@ type Stats struct {
 	// option, or in auto mode 1 once a replica was seen and 0 before.
 	WaitReplicas int
 	// Waits counts calls to Next or NextN that found no ID at hand and had
-	// to wait for Redis (whether or not they then got one). With prefetch
-	// working and Redis keeping up, it stays at the first call's 1.
+	// to wait for Redis (whether or not they then got one). The callers of
+	// the first block always wait; after it, with prefetch working and
+	// Redis keeping up, it stays where it was, even with the CPU saturated
+	// (see FetchTime).
 	Waits int64
 	// Regressions counts blocks refused because Redis went backwards.
 	Regressions int64
@@ -53,12 +55,22 @@ type Stats struct {
 	InHand int64
 	// Rate is the rate at which IDs were issued, in IDs per second,
 	// measured when a block reached its prefetch trigger (or ran out with
-	// none fetched); 0 before the first.
+	// none fetched) over the IDs issued since the previous measure; 0
+	// before the first.
 	Rate float64
 	// Runway is how long InHand lasts at Rate: how long Next can go on
 	// without a successful fetch (a failover, Redis down); 0 while Rate is
 	// unknown.
 	Runway time.Duration
+	// FetchTime is how long fetches take, from request to block in hand:
+	// the longest of recent ones, decaying by 1/8 per fetch. It is a round
+	// trip (two in auto mode while no replica was seen: INFO, then INCRBY)
+	// plus the time the fetching goroutine waited for a thread, hundreds of
+	// milliseconds when callers keep every P busy. A fetch starts with at
+	// least 4 × FetchTime × Rate IDs in hand, and blocks grow to twice
+	// that (within MaxBlock), so that such a fetch still lands before the
+	// IDs run out.
+	FetchTime time.Duration
 	// HighWater is the end of the highest block accepted: every ID issued
 	// so far, and every ID that can be issued before the next fetch, is at
 	// most HighWater.
@@ -71,7 +83,7 @@ func (a *Allocator) Stats() Stats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	b := a.cur.Load()
-	used := min(max(b.used.Load(), 0), b.size)
+	used := b.issued() // once, so that the figures add up under concurrent Next
 	st := Stats{
 		Issued:       a.retired + used,
 		Blocks:       a.stats.blocks,
@@ -89,6 +101,7 @@ func (a *Allocator) Stats() Stats {
 		Ahead:        len(a.ready),
 		InHand:       b.size - used + a.readyIDs,
 		Rate:         a.rate,
+		FetchTime:    a.lag,
 		HighWater:    a.highWater,
 	}
 	if a.rate > 0 {
