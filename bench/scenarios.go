@@ -231,7 +231,7 @@ func serialNext(r *row, n int) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	defer a.Close()
+	defer a.Close(context.Background())
 	const batch = 256
 	ops, el, err := r.hammer(n, func(int) (int64, error) {
 		for i := range batch {

@@ -58,7 +58,7 @@ func newObserved(t *testing.T, rdb *redis.Client) observed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { a.Close() })
+	t.Cleanup(func() { a.Close(context.Background()) })
 	if _, err := a.NextN(ctx, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	prefix := redistest.Prefix(t)
 	q, _ := queue.New(rdb, "q", queue.Options{Prefix: prefix})
 	a, _ := serial.New(rdb, prefix+"s", serial.Options{})
-	defer a.Close()
+	defer a.Close(context.Background())
 	l, err := lease.TryAcquire(ctx, rdb, "l", time.Minute, lease.Options{KeyPrefix: prefix})
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer orders.Close()
+	defer orders.Close(context.Background())
 	orders.NextN(ctx, 3)
 
 	reg := prometheus.NewRegistry() // a registry of the program's, not the global one

@@ -2,7 +2,7 @@ package serial
 
 import (
 	"context"
-	"io"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,8 +11,6 @@ import (
 
 	"github.com/abacus-go/abacus/internal/replicas"
 )
-
-var _ io.Closer = (*Allocator)(nil)
 
 // poisoned is stored in a block's cursor to end it early (regression,
 // Resume, Close): every later claim lands past the block's size. 2^62 leaves
@@ -330,18 +328,27 @@ func (a *Allocator) stopRetryLocked() {
 	}
 }
 
-// Close stops the Allocator: every later call returns ErrClosed and the IDs
-// left in its blocks, current and held ahead, are abandoned. A fetch in flight is not interrupted
-// (cancelling a go-redis command mid-reply costs the connection); it ends
-// within the client's timeouts and its block is discarded. Close does not
-// close the Redis client. It is idempotent and always returns nil.
-func (a *Allocator) Close() error {
+// Close stops the Allocator: every later call returns ErrClosed and the
+// IDs left in its blocks, current and held ahead, are abandoned. A fetch
+// in flight is not interrupted (cancelling a go-redis command mid-reply
+// costs the connection); Close waits until it has ended, within the
+// client's timeouts, and discards its block, or returns ctx's error when
+// ctx ends first. Close does not close the Redis client. It is idempotent.
+func (a *Allocator) Close(ctx context.Context) error {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.err == ErrClosed {
+	if a.err != ErrClosed {
+		a.err = ErrClosed
+		a.dropLocked()
+	}
+	c := a.inflight
+	a.mu.Unlock()
+	if c == nil {
 		return nil
 	}
-	a.err = ErrClosed
-	a.dropLocked()
-	return nil
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("serial: close: %w", ctx.Err())
+	}
 }

@@ -21,7 +21,7 @@ func newAllocator(t testing.TB, rdb redis.UniversalClient, key string, opts Opti
 	if err != nil {
 		t.Fatalf("New(%q, %+v): %v", key, opts, err)
 	}
-	t.Cleanup(func() { a.Close() })
+	t.Cleanup(func() { a.Close(context.Background()) })
 	return a
 }
 
@@ -370,10 +370,10 @@ func TestClose(t *testing.T) {
 	if _, err := a.Next(ctx); err != nil {
 		t.Fatalf("Next: %v", err)
 	}
-	if err := a.Close(); err != nil {
+	if err := a.Close(context.Background()); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
-	if err := a.Close(); err != nil {
+	if err := a.Close(context.Background()); err != nil {
 		t.Fatalf("second Close() = %v", err)
 	}
 	if id, err := a.Next(ctx); !errors.Is(err, ErrClosed) {

@@ -26,7 +26,7 @@ func benchAllocator(b *testing.B, size int64) *serial.Allocator {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { a.Close() })
+	b.Cleanup(func() { a.Close(context.Background()) })
 	if _, err := a.Next(context.Background()); err != nil { // first block outside the timer
 		b.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func BenchmarkNextAdaptive(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer a.Close()
+	defer a.Close(context.Background())
 	b.ReportAllocs()
 	b.ResetTimer()
 	takeParallel(b, a)

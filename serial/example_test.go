@@ -27,7 +27,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	defer orders.Close()
+	defer orders.Close(context.Background())
 
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
@@ -50,7 +50,7 @@ func ExampleAllocator_NextN() {
 	defer cleanup()
 
 	a, _ := serial.New(rdb, key, serial.Options{MinBlock: 4, MaxBlock: 4})
-	defer a.Close()
+	defer a.Close(context.Background())
 	ids, err := a.NextN(context.Background(), 10) // spans three blocks of 4
 	fmt.Println(ids, err)
 	// Output:
@@ -64,7 +64,7 @@ func ExampleAllocator_Stats() {
 	defer cleanup()
 
 	a, _ := serial.New(rdb, key, serial.Options{MinBlock: 1000, MaxBlock: 1000})
-	defer a.Close()
+	defer a.Close(context.Background())
 	for i := 0; i < 2500; i++ {
 		a.Next(context.Background())
 	}
@@ -91,7 +91,7 @@ func ExampleAllocator_Resume() {
 
 	// Blocks of 10, the next one requested only when one is used up.
 	a, _ := serial.New(rdb, key, serial.Options{MinBlock: 10, MaxBlock: 10, PrefetchThreshold: 1e-9})
-	defer a.Close()
+	defer a.Close(context.Background())
 	ids, _ := a.NextN(ctx, 3)
 	fmt.Println("issued", ids)
 
@@ -133,7 +133,7 @@ func ExampleReseed() {
 	fmt.Println(v)
 
 	a, _ := serial.New(rdb, key, serial.Options{})
-	defer a.Close()
+	defer a.Close(context.Background())
 	id, _ := a.Next(ctx)
 	fmt.Println(id)
 	// Output:

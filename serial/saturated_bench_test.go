@@ -152,7 +152,7 @@ func saturatedAllocator(b *testing.B) *serial.Allocator {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { a.Close() })
+	b.Cleanup(func() { a.Close(context.Background()) })
 	ctx := context.Background()
 	var (
 		stop atomic.Bool

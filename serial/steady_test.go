@@ -44,7 +44,7 @@ func TestSteadyRate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer a.Close()
+			defer a.Close(context.Background())
 			lat, elapsed := paced(t, a, rate, time.Duration(seconds)*time.Second)
 			st := a.Stats()
 			slices.Sort(lat)

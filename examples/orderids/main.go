@@ -66,7 +66,7 @@ func run(ctx context.Context, cmd string, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer ids.Close()
+	defer ids.Close(context.Background())
 	n := &numbers{ids: ids, prefix: *prefix, width: *width, now: time.Now}
 	if cmd == "next" {
 		for range *count {

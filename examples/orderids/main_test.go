@@ -27,7 +27,7 @@ func TestOrderIDs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { ids.Close() })
+		t.Cleanup(func() { ids.Close(context.Background()) })
 		n := &numbers{ids: ids, prefix: "ORD-", width: 6, now: func() time.Time { return day }}
 		s := httptest.NewServer(n.handler())
 		t.Cleanup(s.Close)
@@ -77,7 +77,7 @@ func TestNext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ids.Close()
+	defer ids.Close(context.Background())
 	n := &numbers{ids: ids, prefix: "ORD-", width: 6,
 		now: func() time.Time { return time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC) }}
 	first, err := n.next(context.Background())

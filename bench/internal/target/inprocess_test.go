@@ -199,7 +199,7 @@ func TestInProcessSerial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	defer a.Close(context.Background())
 	seen := map[int64]bool{}
 	for range 25 {
 		id, err := a.Next(ctx)
@@ -231,7 +231,7 @@ func TestInProcessSerial(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.Close()
+	defer w.Close(context.Background())
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var rerr *serial.ReplicationError
