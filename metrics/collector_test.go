@@ -182,7 +182,7 @@ func TestValuesMatchStats(t *testing.T) {
 		"abacus_serial_regressions_total" + sl:         0,
 		"abacus_serial_waits_total" + sl:               float64(ss.Waits),
 		"abacus_serial_failing_fetches" + sl:           0,
-		"abacus_serial_wait_replicas" + sl:             float64(ss.WaitReplicas),
+		"abacus_serial_wait_replicas" + sl:             float64(ss.Replicas),
 		"abacus_serial_block_size" + sl:                1000,
 		"abacus_serial_block_remaining" + sl:           990,
 		"abacus_serial_blocks_ahead" + sl:              float64(ss.Ahead),

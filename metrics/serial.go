@@ -19,7 +19,7 @@ var serialStatTable = []stat[ss]{
 	counter("regressions_total", "Blocks refused because Redis went backwards.", func(s ss) float64 { return float64(s.Regressions) }),
 	counter("waits_total", "Next or NextN calls that found no ID at hand and waited for Redis.", func(s ss) float64 { return float64(s.Waits) }),
 	gauge("failing_fetches", "Fetches failed since the last one that succeeded.", func(s ss) float64 { return float64(s.Failing) }),
-	gauge("wait_replicas", "Replicas the last fetch waited for.", func(s ss) float64 { return float64(s.WaitReplicas) }),
+	gauge("wait_replicas", "Replicas the last fetch waited for.", func(s ss) float64 { return float64(s.Replicas) }),
 	gauge("block_size", "IDs the next fetch requests.", func(s ss) float64 { return float64(s.BlockSize) }),
 	gauge("block_remaining", "IDs left in the current block.", func(s ss) float64 { return float64(s.Remaining) }),
 	gauge("blocks_ahead", "Acknowledged blocks held beyond the current one.", func(s ss) float64 { return float64(s.Ahead) }),

@@ -93,7 +93,7 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 	if err != nil {
 		return nil, err
 	}
-	a := &Allocator{rdb: rdb, key: key, opts: o, policy: replicas.New(o.WaitReplicas), size: o.MinBlock}
+	a := &Allocator{rdb: rdb, key: key, opts: o, policy: replicas.New(o.Replicas), size: o.MinBlock}
 	a.cur.Store(&block{})
 	return a, nil
 }

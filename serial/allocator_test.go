@@ -284,7 +284,7 @@ func TestSlowFetchesStartEarlierAndGrowBlocks(t *testing.T) {
 	rdb.AddHook(slowIncr{clock: clock, took: time.Second})
 	a := newAllocator(t, rdb, redistest.Prefix(t)+"slow", Options{
 		MinBlock: 20_000, MaxBlock: 10_000_000, TargetLifetime: time.Second,
-		PrefetchThreshold: 0.25, WaitReplicas: -1, Now: clock.Now,
+		PrefetchThreshold: 0.25, Replicas: -1, Now: clock.Now,
 	})
 	ctx := context.Background()
 	// 10,000 IDs/s, each fetch awaited so that no ID is issued while the

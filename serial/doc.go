@@ -19,9 +19,9 @@
 // Redis replication is asynchronous: a block a master granted can vanish
 // when a replica that had not received it is promoted, and the new master
 // then grants the same IDs again, perhaps to another process. So by
-// default (Options.WaitReplicas 0, "auto") once the master has been seen
+// default (Options.Replicas 0, "auto") once the master has been seen
 // with a replica, every INCRBY is followed by WAIT 1 on the same connection,
-// and a block no replica acknowledged within Options.WaitTimeout is
+// and a block no replica acknowledged within Options.ReplicaTimeout is
 // discarded, never issued: its IDs become a gap, and a later fetch gets a
 // block above it. A block that was issued from is on the replica, so a
 // promotion of that replica cannot regrant it.
@@ -66,7 +66,7 @@
 // failover on the promoted replica having acknowledged the blocks issued.
 // WAIT 1 does not say which replica acknowledged: with two or more, a
 // failover to another one (that had not received the block yet) can
-// regrant IDs already issued; set WaitReplicas to the number of replicas to
+// regrant IDs already issued; set Replicas to the number of replicas to
 // close that, at the price of stalling (Reserve aside) whenever one is
 // down. In auto mode an Allocator that has not seen a replica yet does not
 // wait, so a process started while the master has none fetches as without

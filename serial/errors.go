@@ -84,9 +84,9 @@ type ReplicationError struct {
 	Key     string        // the Redis key of the Allocator
 	End     int64         // what INCRBY returned; the discarded block was (End-Size, End]
 	Size    int64         // the size of the discarded block
-	Want    int           // replicas wanted: Options.WaitReplicas, or 1 in auto mode
+	Want    int           // replicas wanted: Options.Replicas, or 1 in auto mode
 	Acked   int           // replicas that acknowledged within Timeout
-	Timeout time.Duration // Options.WaitTimeout
+	Timeout time.Duration // Options.ReplicaTimeout
 }
 
 // Error implements error.

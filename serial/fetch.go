@@ -29,7 +29,7 @@ func (a *Allocator) startFetchLocked() *fetchCall {
 
 // Retry backoff after a failed background fetch: it doubles from
 // retryMin to retryMax and resets when a fetch succeeds. A failed WAIT has
-// already taken WaitTimeout; a refused connection (a master gone) fails at
+// already taken ReplicaTimeout; a refused connection (a master gone) fails at
 // once, and must not spin.
 const (
 	retryMin = 50 * time.Millisecond
@@ -135,7 +135,7 @@ func (a *Allocator) incr(ctx context.Context, size int64, want int) (int64, erro
 		return 0, fmt.Errorf("serial: find master of key %q: %w", a.key, err)
 	}
 	incr := pipe.IncrBy(ctx, a.key, size)
-	wait := pipe.Do(ctx, "wait", want, a.opts.WaitTimeout.Milliseconds())
+	wait := pipe.Do(ctx, "wait", want, a.opts.ReplicaTimeout.Milliseconds())
 	_, _ = pipe.Exec(ctx) // errors are per command, read below
 	end, err := incr.Result()
 	if err != nil {
@@ -148,7 +148,7 @@ func (a *Allocator) incr(ctx context.Context, size int64, want int) (int64, erro
 	}
 	a.policy.Saw(int(acked))
 	if acked < int64(want) {
-		return 0, &ReplicationError{Key: a.key, End: end, Size: size, Want: want, Acked: int(acked), Timeout: a.opts.WaitTimeout}
+		return 0, &ReplicationError{Key: a.key, End: end, Size: size, Want: want, Acked: int(acked), Timeout: a.opts.ReplicaTimeout}
 	}
 	return end, nil
 }

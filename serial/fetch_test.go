@@ -97,12 +97,12 @@ func waitOnline(t testing.TB, master *redis.Client) {
 	})
 }
 
-func TestWaitReplicas(t *testing.T) {
+func TestReplicas(t *testing.T) {
 	master, replica := startReplicated(t)
 	rdb := master.Client(t)
 	ctx := context.Background()
 	key := redistest.Prefix(t) + "durable"
-	a := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10, WaitReplicas: 1, WaitTimeout: 2 * time.Second})
+	a := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10, Replicas: 1, ReplicaTimeout: 2 * time.Second})
 
 	t.Run("acknowledged", func(t *testing.T) {
 		for want := int64(1); want <= 25; want++ {
@@ -120,7 +120,7 @@ func TestWaitReplicas(t *testing.T) {
 
 	t.Run("replica stopped", func(t *testing.T) {
 		replica.Stop()
-		b := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10, WaitReplicas: 1, WaitTimeout: 100 * time.Millisecond})
+		b := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10, Replicas: 1, ReplicaTimeout: 100 * time.Millisecond})
 		id, err := b.Next(ctx)
 		var rerr *ReplicationError
 		if !errors.Is(err, ErrNotReplicated) || !errors.As(err, &rerr) {
@@ -158,16 +158,16 @@ func TestNextOnCluster(t *testing.T) {
 			// No replicas in this cluster: WAIT reaches the key's master
 			// (a keyless WAIT on another node would not see the write
 			// either, but an error here would show the pipeline failed).
-			b := newAllocator(t, rdb, key, Options{WaitReplicas: 1, WaitTimeout: 50 * time.Millisecond})
+			b := newAllocator(t, rdb, key, Options{Replicas: 1, ReplicaTimeout: 50 * time.Millisecond})
 			if _, err := b.Next(ctx); !errors.Is(err, ErrNotReplicated) {
-				t.Errorf("Next() with WaitReplicas 1 on a replica-less cluster: %v; want ErrNotReplicated", err)
+				t.Errorf("Next() with Replicas 1 on a replica-less cluster: %v; want ErrNotReplicated", err)
 			}
 		})
 	}
 }
 
 // BenchmarkFetch times one block fetch, the allocator's only round trip,
-// on a local master with one replica: INCRBY alone (WaitReplicas -1, or
+// on a local master with one replica: INCRBY alone (Replicas -1, or
 // auto before a replica is seen) and INCRBY then WAIT 1 in one pipeline
 // (the default once the master has a replica). Their ratio is what the
 // acknowledgement costs per block; per ID it is divided by the block size.
@@ -183,7 +183,7 @@ func BenchmarkFetch(b *testing.B) {
 		{"INCRBY", 0},
 		{"INCRBY+WAIT", 1},
 	} {
-		a := newAllocator(b, rdb, redistest.Prefix(b)+"fetch", Options{WaitTimeout: time.Second})
+		a := newAllocator(b, rdb, redistest.Prefix(b)+"fetch", Options{ReplicaTimeout: time.Second})
 		fetch := func() error {
 			_, err := a.incr(ctx, 100, tc.want)
 			return err
@@ -211,7 +211,7 @@ func BenchmarkFetch(b *testing.B) {
 }
 
 // BenchmarkNextReplicated is GOMAXPROCS goroutines sharing one Allocator
-// on a master with one replica, with the default WaitReplicas (auto: every
+// on a master with one replica, with the default Replicas (auto: every
 // block is acknowledged) and with -1 (never): the per-ID cost of the WAIT
 // after prefetch and the reserve have hidden what they can. A tight loop
 // outruns Redis at small blocks, so there the figure is the fetch's.
@@ -225,7 +225,7 @@ func BenchmarkNextReplicated(b *testing.B) {
 			n    int
 		}{{"auto", 0}, {"never", -1}} {
 			b.Run(fmt.Sprintf("block=%d/wait=%s", size, w.name), func(b *testing.B) {
-				a := newAllocator(b, rdb, redistest.Prefix(b)+"next", Options{MinBlock: size, MaxBlock: size, WaitReplicas: w.n})
+				a := newAllocator(b, rdb, redistest.Prefix(b)+"next", Options{MinBlock: size, MaxBlock: size, Replicas: w.n})
 				if _, err := a.Next(ctx); err != nil {
 					b.Fatal(err)
 				}
@@ -243,7 +243,7 @@ func BenchmarkNextReplicated(b *testing.B) {
 				st := a.Stats()
 				b.ReportMetric(float64(st.Blocks), "blocks")
 				b.ReportMetric(float64(st.Waits), "waits")
-				b.ReportMetric(float64(st.WaitReplicas), "replicas")
+				b.ReportMetric(float64(st.Replicas), "replicas")
 			})
 		}
 	}

@@ -13,7 +13,7 @@ const (
 	DefaultMaxBlock          = 1_000_000_000
 	DefaultTargetLifetime    = 10 * time.Second
 	DefaultPrefetchThreshold = 0.5
-	DefaultWaitTimeout       = 500 * time.Millisecond
+	DefaultReplicaTimeout    = 500 * time.Millisecond
 	DefaultReserve           = 60 * time.Second
 )
 
@@ -50,9 +50,9 @@ type Options struct {
 	// last four times the longest recent fetch (see Stats.FetchTime). Values
 	// near 0 leave the timing to the fetch time alone.
 	PrefetchThreshold float64
-	// WaitReplicas is how many replicas must acknowledge a block (WAIT
+	// Replicas is how many replicas must acknowledge a block (WAIT
 	// after INCRBY, in one pipeline on the key's master) before any of its
-	// IDs is issued. A block fewer replicas acknowledged within WaitTimeout
+	// IDs is issued. A block fewer replicas acknowledged within ReplicaTimeout
 	// is discarded, never issued: its IDs become a gap, and a later fetch
 	// gets a block above it. So a failover to the acknowledging replica
 	// cannot hand its IDs to another process. Default 0, "auto": one
@@ -63,11 +63,11 @@ type Options struct {
 	// seen. Negative: never wait; a failover may then lose blocks already
 	// issued and grant their IDs again, which no Allocator can always
 	// detect (see RegressionError).
-	WaitReplicas int
-	// WaitTimeout bounds each WAIT. Default 500ms, or half the client's
+	Replicas int
+	// ReplicaTimeout bounds each WAIT. Default 500ms, or half the client's
 	// ReadTimeout if that is shorter than 1s. It must be shorter than the
 	// ReadTimeout, since the WAIT reply is read with it.
-	WaitTimeout time.Duration
+	ReplicaTimeout time.Duration
 	// Reserve is how long the acknowledged blocks held beyond the current
 	// one should last at the measured rate: the Allocator fetches ahead
 	// until they do (at most 64 blocks, so above 64 × MaxBlock / Reserve
@@ -85,7 +85,7 @@ type Options struct {
 }
 
 // resolve validates o and returns it with defaults applied. rdb is used only
-// to compare WaitTimeout with the client's ReadTimeout, when it tells it.
+// to compare ReplicaTimeout with the client's ReadTimeout, when it tells it.
 func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 	switch {
 	case o.MinBlock < 0:
@@ -96,8 +96,8 @@ func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 		return o, &OptionError{"TargetLifetime", o.TargetLifetime, "must be positive (0 means 10s)"}
 	case o.PrefetchThreshold != 0 && !(o.PrefetchThreshold > 0 && o.PrefetchThreshold < 1):
 		return o, &OptionError{"PrefetchThreshold", o.PrefetchThreshold, "must be in (0, 1) (0 means 0.5)"}
-	case o.WaitTimeout < 0:
-		return o, &OptionError{"WaitTimeout", o.WaitTimeout, "must be positive (0 means 500ms)"}
+	case o.ReplicaTimeout < 0:
+		return o, &OptionError{"ReplicaTimeout", o.ReplicaTimeout, "must be positive (0 means 500ms)"}
 	}
 	if o.MinBlock == 0 {
 		o.MinBlock = DefaultMinBlock
@@ -116,12 +116,12 @@ func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 	}
 	rt := readTimeout(rdb)
 	switch {
-	case o.WaitTimeout == 0 && rt > 0 && rt < 2*DefaultWaitTimeout:
-		o.WaitTimeout = rt / 2
-	case o.WaitTimeout == 0:
-		o.WaitTimeout = DefaultWaitTimeout
-	case o.WaitReplicas >= 0 && rt > 0 && o.WaitTimeout >= rt:
-		return o, &OptionError{"WaitTimeout", o.WaitTimeout, "must be shorter than the client's ReadTimeout " + rt.String()}
+	case o.ReplicaTimeout == 0 && rt > 0 && rt < 2*DefaultReplicaTimeout:
+		o.ReplicaTimeout = rt / 2
+	case o.ReplicaTimeout == 0:
+		o.ReplicaTimeout = DefaultReplicaTimeout
+	case o.Replicas >= 0 && rt > 0 && o.ReplicaTimeout >= rt:
+		return o, &OptionError{"ReplicaTimeout", o.ReplicaTimeout, "must be shorter than the client's ReadTimeout " + rt.String()}
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -32,10 +32,10 @@ func TestNewRejectsBadInput(t *testing.T) {
 		{"threshold one", rdb, "k", Options{PrefetchThreshold: 1}, ErrInvalidOptions, "PrefetchThreshold"},
 		{"threshold above one", rdb, "k", Options{PrefetchThreshold: 1.5}, ErrInvalidOptions, "PrefetchThreshold"},
 		{"threshold NaN", rdb, "k", Options{PrefetchThreshold: math.NaN()}, ErrInvalidOptions, "PrefetchThreshold"},
-		{"negative WaitTimeout", rdb, "k", Options{WaitTimeout: -1}, ErrInvalidOptions, "WaitTimeout"},
-		{"WaitTimeout beyond ReadTimeout", rdb, "k", Options{WaitReplicas: 1, WaitTimeout: rdb.Options().ReadTimeout}, ErrInvalidOptions, "WaitTimeout"},
+		{"negative ReplicaTimeout", rdb, "k", Options{ReplicaTimeout: -1}, ErrInvalidOptions, "ReplicaTimeout"},
+		{"ReplicaTimeout beyond ReadTimeout", rdb, "k", Options{Replicas: 1, ReplicaTimeout: rdb.Options().ReadTimeout}, ErrInvalidOptions, "ReplicaTimeout"},
 		// Auto (the default) may wait, so the bound applies to it too.
-		{"WaitTimeout beyond ReadTimeout, auto", rdb, "k", Options{WaitTimeout: rdb.Options().ReadTimeout}, ErrInvalidOptions, "WaitTimeout"},
+		{"ReplicaTimeout beyond ReadTimeout, auto", rdb, "k", Options{ReplicaTimeout: rdb.Options().ReadTimeout}, ErrInvalidOptions, "ReplicaTimeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,14 +68,14 @@ func TestOptionsDefaults(t *testing.T) {
 		in   Options
 		want Options // Now is checked separately
 	}{
-		{"zero", rdb, Options{}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
-		{"fixed size", rdb, Options{MinBlock: 64, MaxBlock: 64}, Options{MinBlock: 64, MaxBlock: 64, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
-		{"large MinBlock lifts default MaxBlock", rdb, Options{MinBlock: 1 << 31}, Options{MinBlock: 1 << 31, MaxBlock: 1 << 31, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 500 * time.Millisecond}},
-		{"wait", rdb, Options{WaitReplicas: 2, WaitTimeout: time.Second, PrefetchThreshold: 0.9, Reserve: time.Minute}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.9, WaitReplicas: 2, WaitTimeout: time.Second, Reserve: time.Minute}},
+		{"zero", rdb, Options{}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, ReplicaTimeout: 500 * time.Millisecond}},
+		{"fixed size", rdb, Options{MinBlock: 64, MaxBlock: 64}, Options{MinBlock: 64, MaxBlock: 64, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, ReplicaTimeout: 500 * time.Millisecond}},
+		{"large MinBlock lifts default MaxBlock", rdb, Options{MinBlock: 1 << 31}, Options{MinBlock: 1 << 31, MaxBlock: 1 << 31, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, ReplicaTimeout: 500 * time.Millisecond}},
+		{"wait", rdb, Options{Replicas: 2, ReplicaTimeout: time.Second, PrefetchThreshold: 0.9, Reserve: time.Minute}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.9, Replicas: 2, ReplicaTimeout: time.Second, Reserve: time.Minute}},
 		// Negative is "never" and "none", kept as given.
-		{"never wait, no reserve", rdb, Options{WaitReplicas: -1, Reserve: -1}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitReplicas: -1, WaitTimeout: 500 * time.Millisecond, Reserve: -1}},
-		{"short ReadTimeout halves the default WaitTimeout", fast, Options{}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitTimeout: 150 * time.Millisecond}},
-		{"no bound when never waiting", fast, Options{WaitReplicas: -1, WaitTimeout: time.Second}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, WaitReplicas: -1, WaitTimeout: time.Second}},
+		{"never wait, no reserve", rdb, Options{Replicas: -1, Reserve: -1}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, Replicas: -1, ReplicaTimeout: 500 * time.Millisecond, Reserve: -1}},
+		{"short ReadTimeout halves the default ReplicaTimeout", fast, Options{}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, ReplicaTimeout: 150 * time.Millisecond}},
+		{"no bound when never waiting", fast, Options{Replicas: -1, ReplicaTimeout: time.Second}, Options{MinBlock: 100, MaxBlock: DefaultMaxBlock, TargetLifetime: 10 * time.Second, PrefetchThreshold: 0.5, Replicas: -1, ReplicaTimeout: time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

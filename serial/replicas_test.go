@@ -107,8 +107,8 @@ func TestDefaultWaitsOnlyWithAReplica(t *testing.T) {
 			if tt.wantWait {
 				wantWaits, wantReplicas = incrs, 1
 			}
-			if waits != wantWaits || st.WaitReplicas != wantReplicas {
-				t.Errorf("WAITs sent %d, Stats().WaitReplicas %d; want %d, %d", waits, st.WaitReplicas, wantWaits, wantReplicas)
+			if waits != wantWaits || st.Replicas != wantReplicas {
+				t.Errorf("WAITs sent %d, Stats().Replicas %d; want %d, %d", waits, st.Replicas, wantWaits, wantReplicas)
 			}
 			// Auto mode asks the master for its replicas before the first
 			// block, and at most every 5s after that while it has none.
@@ -133,7 +133,7 @@ func TestUnacknowledgedBlockIsNotIssued(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1e9, 0)}
 	// Blocks of 10 at 100 IDs/s (by the fake clock): the default 60s
 	// reserve wants 6,000 IDs and holds the most it may, 64 blocks.
-	a := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10, WaitTimeout: 500 * time.Millisecond, Now: clock.Now})
+	a := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10, ReplicaTimeout: 500 * time.Millisecond, Now: clock.Now})
 	next := func() (int64, error) {
 		clock.Advance(10 * time.Millisecond)
 		return a.Next(ctx)
@@ -151,8 +151,8 @@ func TestUnacknowledgedBlockIsNotIssued(t *testing.T) {
 	if before.Rate <= 0 || before.Runway != time.Duration(float64(before.InHand)/before.Rate*float64(time.Second)) {
 		t.Errorf("Stats() Rate %v, Runway %v; want a rate, and InHand %d lasting Runway at it", before.Rate, before.Runway, before.InHand)
 	}
-	if before.Ahead != maxReserveBlocks || before.WaitReplicas != 1 || before.Unreplicated != 0 {
-		t.Fatalf("Stats() = %+v; want %d blocks ahead, WaitReplicas 1, nothing unreplicated", before, maxReserveBlocks)
+	if before.Ahead != maxReserveBlocks || before.Replicas != 1 || before.Unreplicated != 0 {
+		t.Fatalf("Stats() = %+v; want %d blocks ahead, Replicas 1, nothing unreplicated", before, maxReserveBlocks)
 	}
 
 	replica.Stop()
@@ -248,7 +248,7 @@ func (s *switchboard) client(t *testing.T) *redis.Client {
 // switch to the promoted replica, whose counter is behind blocks the old
 // master granted. Four allocators under load, and a fifth started after the
 // switch (its high water is 0, so it can detect nothing), must issue no ID
-// twice with default Options. The same run with WaitReplicas -1 shows what
+// twice with default Options. The same run with Replicas -1 shows what
 // the test catches: the fifth allocator reissues IDs the old master granted.
 func TestLossyFailoverNeverDuplicates(t *testing.T) {
 	tests := []struct {
@@ -257,7 +257,7 @@ func TestLossyFailoverNeverDuplicates(t *testing.T) {
 		dups bool
 	}{
 		{"default options", Options{MinBlock: 100, MaxBlock: 100}, false},
-		{"never wait (control)", Options{MinBlock: 100, MaxBlock: 100, WaitReplicas: -1}, true},
+		{"never wait (control)", Options{MinBlock: 100, MaxBlock: 100, Replicas: -1}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

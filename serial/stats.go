@@ -18,7 +18,7 @@ type Stats struct {
 	// separately.
 	FetchErrors int64
 	// Unreplicated counts blocks discarded because fewer replicas than
-	// WaitReplicas acknowledged them (WAIT failures); also in FetchErrors.
+	// Replicas acknowledged them (WAIT failures); also in FetchErrors.
 	// It grows through a failover, until the new master has a replica.
 	Unreplicated int64
 	// Failing counts the fetches failed since the last one that succeeded:
@@ -28,9 +28,9 @@ type Stats struct {
 	// LastError is why the last of the Failing fetches failed (a
 	// *ReplicationError, a connection error), or nil.
 	LastError error
-	// WaitReplicas is how many replicas the last fetch waited for: the
+	// Replicas is how many replicas the last fetch waited for: the
 	// option, or in auto mode 1 once a replica was seen and 0 before.
-	WaitReplicas int
+	Replicas int
 	// Waits counts calls to Next or NextN that found no ID at hand and had
 	// to wait for Redis (whether or not they then got one). The callers of
 	// the first block always wait; after it, with prefetch working and
@@ -92,7 +92,7 @@ func (a *Allocator) Stats() Stats {
 		Unreplicated: a.stats.unreplicated,
 		Failing:      a.failing,
 		LastError:    a.failure,
-		WaitReplicas: a.want,
+		Replicas:     a.want,
 		Waits:        a.stats.waits,
 		Regressions:  a.stats.regressions,
 		BlockSize:    a.size,

@@ -227,7 +227,7 @@ func TestInProcessSerial(t *testing.T) {
 
 	// miniredis answers WAIT with 0 replicas, as a Redis without any does:
 	// an Allocator that must wait for one refuses the block.
-	w, err := serial.New(rdb, "ids-waited", serial.Options{WaitReplicas: 1})
+	w, err := serial.New(rdb, "ids-waited", serial.Options{Replicas: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
