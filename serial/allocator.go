@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/abacus-go/abacus/internal/invalid"
 	"github.com/abacus-go/abacus/internal/replicas"
 )
 
@@ -81,13 +82,13 @@ type fetchCall struct {
 
 // New returns an Allocator for key on rdb. It does no I/O: the first block
 // is fetched by the first Next. rdb is shared, not owned: Close leaves it
-// open. Invalid options yield an *OptionError, an empty key ErrEmptyKey.
+// open. Invalid arguments and options yield an *InvalidError.
 func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error) {
-	if rdb == nil {
-		return nil, ErrNilClient
+	if err := invalid.Client(ErrInvalid, rdb); err != nil {
+		return nil, err
 	}
-	if key == "" {
-		return nil, ErrEmptyKey
+	if err := invalid.Name(ErrInvalid, "key", key); err != nil {
+		return nil, err
 	}
 	o, err := opts.resolve(rdb)
 	if err != nil {
@@ -122,10 +123,10 @@ func (a *Allocator) Next(ctx context.Context) (int64, error) {
 
 // NextN returns n IDs, increasing. They come from as many blocks as needed
 // and need not be contiguous. On error it returns the IDs already taken
-// (unique, usable or not) with the error. A negative n is ErrInvalidCount.
+// (unique, usable or not) with the error. A negative n is an *InvalidError.
 func (a *Allocator) NextN(ctx context.Context, n int) ([]int64, error) {
 	if n < 0 {
-		return nil, ErrInvalidCount
+		return nil, invalid.New(ErrInvalid, "n", n, "must not be negative")
 	}
 	if n == 0 {
 		return nil, nil

@@ -195,8 +195,8 @@ func TestNextN(t *testing.T) {
 	}
 	t.Run("negative", func(t *testing.T) {
 		a := newAllocator(t, rdb, redistest.Prefix(t)+"neg", Options{})
-		if ids, err := a.NextN(ctx, -1); !errors.Is(err, ErrInvalidCount) || ids != nil {
-			t.Errorf("NextN(-1) = %v, %v; want nil, ErrInvalidCount", ids, err)
+		if ids, err := a.NextN(ctx, -1); !errors.Is(err, ErrInvalid) || ids != nil {
+			t.Errorf("NextN(-1) = %v, %v; want nil, ErrInvalid", ids, err)
 		}
 	})
 }

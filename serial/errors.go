@@ -4,21 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them (or a
 // context error, or a Redis client error) and are checked with errors.Is.
 var (
-	// ErrEmptyKey is returned by New, Reseed and Resume for an empty key.
-	ErrEmptyKey = errors.New("serial: empty key")
-	// ErrInvalidOptions is wrapped by every *OptionError.
-	ErrInvalidOptions = errors.New("serial: invalid options")
-	// ErrNilClient is returned by New and Reseed for a nil Redis client.
-	ErrNilClient = errors.New("serial: nil redis client")
-	// ErrInvalidCount is returned by NextN for a negative count.
-	ErrInvalidCount = errors.New("serial: negative count")
-	// ErrInvalidFloor is returned by Reseed and Resume for a negative floor.
-	ErrInvalidFloor = errors.New("serial: negative floor")
+	// ErrInvalid is wrapped by every *InvalidError: an empty or over-long
+	// key, a nil client, a bad Options field, a negative count or floor.
+	ErrInvalid = errors.New("serial: invalid argument")
 	// ErrNotInteger means the key holds something INCRBY cannot increment:
 	// a string that is not an int64, or a value of another type.
 	ErrNotInteger = errors.New("serial: key does not hold an integer")
@@ -33,20 +28,11 @@ var (
 	ErrClosed = errors.New("serial: allocator closed")
 )
 
-// OptionError reports an invalid Options field. It wraps ErrInvalidOptions.
-type OptionError struct {
-	Field  string // name of the Options field, e.g. "MinBlock"
-	Value  any    // the value given
-	Reason string // what a valid value looks like
-}
-
-// Error implements error.
-func (e *OptionError) Error() string {
-	return fmt.Sprintf("serial: invalid options: %s = %v: %s", e.Field, e.Value, e.Reason)
-}
-
-// Unwrap returns ErrInvalidOptions.
-func (e *OptionError) Unwrap() error { return ErrInvalidOptions }
+// InvalidError reports an invalid argument or Options field: Field names
+// it ("key", "Options.MinBlock"), Value is what was given and Reason says
+// what a valid value looks like. It wraps ErrInvalid and is the same type
+// as every abacus package's InvalidError.
+type InvalidError = invalid.Error
 
 // RegressionError reports that Redis granted a block that does not start
 // above the highest block this Allocator had already accepted, which means

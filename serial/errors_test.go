@@ -16,9 +16,6 @@ func TestErrorTypes(t *testing.T) {
 		contains []string
 		as       func(error) bool
 	}{
-		{"option", &OptionError{Field: "MinBlock", Value: int64(-1), Reason: "must be positive"},
-			ErrInvalidOptions, []string{"serial: invalid options", "MinBlock = -1", "must be positive"},
-			func(err error) bool { var e *OptionError; return errors.As(err, &e) && e.Field == "MinBlock" }},
 		{"regression", &RegressionError{Key: "orders", End: 100, Size: 100, HighWater: 400},
 			ErrRegression, []string{"serial: redis counter went backwards", `"orders"`, "(0, 100]", "up to 400", "Resume"},
 			func(err error) bool { var e *RegressionError; return errors.As(err, &e) && e.HighWater == 400 }},
@@ -45,8 +42,7 @@ func TestErrorTypes(t *testing.T) {
 }
 
 func TestSentinelsArePrefixed(t *testing.T) {
-	for _, err := range []error{ErrEmptyKey, ErrInvalidOptions, ErrNilClient, ErrInvalidCount, ErrInvalidFloor,
-		ErrNotInteger, ErrOverflow, ErrRegression, ErrNotReplicated, ErrClosed} {
+	for _, err := range []error{ErrInvalid, ErrNotInteger, ErrOverflow, ErrRegression, ErrNotReplicated, ErrClosed} {
 		t.Run(err.Error(), func(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "serial: ") {
 				t.Errorf("%q lacks the package prefix", err)

@@ -147,14 +147,14 @@ func ExampleNew() {
 	defer rdb.Close()
 
 	_, err := serial.New(rdb, "orders", serial.Options{MinBlock: 5000, MaxBlock: 1000})
-	var oerr *serial.OptionError
-	fmt.Println(errors.Is(err, serial.ErrInvalidOptions), errors.As(err, &oerr) && oerr.Field == "MinBlock")
+	var ie *serial.InvalidError
+	fmt.Println(errors.Is(err, serial.ErrInvalid), errors.As(err, &ie) && ie.Field == "Options.MinBlock")
 	fmt.Println(err)
 
 	_, err = serial.New(rdb, "", serial.Options{})
 	fmt.Println(err)
 	// Output:
 	// true true
-	// serial: invalid options: MinBlock = 5000: must not exceed MaxBlock 1000
-	// serial: empty key
+	// serial: invalid Options.MinBlock 5000: must not exceed MaxBlock 1000
+	// serial: invalid key "": must not be empty
 }

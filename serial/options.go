@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // Defaults applied to zero Options fields.
@@ -89,15 +91,15 @@ type Options struct {
 func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 	switch {
 	case o.MinBlock < 0:
-		return o, &OptionError{"MinBlock", o.MinBlock, "must be positive (0 means 100)"}
+		return o, invalid.New(ErrInvalid, "Options.MinBlock", o.MinBlock, "must be positive (0 means 100)")
 	case o.MaxBlock < 0:
-		return o, &OptionError{"MaxBlock", o.MaxBlock, "must be positive (0 means 1000000000)"}
+		return o, invalid.New(ErrInvalid, "Options.MaxBlock", o.MaxBlock, "must be positive (0 means 1000000000)")
 	case o.TargetLifetime < 0:
-		return o, &OptionError{"TargetLifetime", o.TargetLifetime, "must be positive (0 means 10s)"}
+		return o, invalid.New(ErrInvalid, "Options.TargetLifetime", o.TargetLifetime, "must be positive (0 means 10s)")
 	case o.PrefetchThreshold != 0 && !(o.PrefetchThreshold > 0 && o.PrefetchThreshold < 1):
-		return o, &OptionError{"PrefetchThreshold", o.PrefetchThreshold, "must be in (0, 1) (0 means 0.5)"}
+		return o, invalid.New(ErrInvalid, "Options.PrefetchThreshold", o.PrefetchThreshold, "must be in (0, 1) (0 means 0.5)")
 	case o.ReplicaTimeout < 0:
-		return o, &OptionError{"ReplicaTimeout", o.ReplicaTimeout, "must be positive (0 means 500ms)"}
+		return o, invalid.New(ErrInvalid, "Options.ReplicaTimeout", o.ReplicaTimeout, "must be positive (0 means 500ms)")
 	}
 	if o.MinBlock == 0 {
 		o.MinBlock = DefaultMinBlock
@@ -106,7 +108,7 @@ func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 		o.MaxBlock = max(DefaultMaxBlock, o.MinBlock)
 	}
 	if o.MinBlock > o.MaxBlock {
-		return o, &OptionError{"MinBlock", o.MinBlock, "must not exceed MaxBlock " + strconv.FormatInt(o.MaxBlock, 10)}
+		return o, invalid.New(ErrInvalid, "Options.MinBlock", o.MinBlock, "must not exceed MaxBlock "+strconv.FormatInt(o.MaxBlock, 10))
 	}
 	if o.TargetLifetime == 0 {
 		o.TargetLifetime = DefaultTargetLifetime
@@ -121,7 +123,7 @@ func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 	case o.ReplicaTimeout == 0:
 		o.ReplicaTimeout = DefaultReplicaTimeout
 	case o.Replicas >= 0 && rt > 0 && o.ReplicaTimeout >= rt:
-		return o, &OptionError{"ReplicaTimeout", o.ReplicaTimeout, "must be shorter than the client's ReadTimeout " + rt.String()}
+		return o, invalid.New(ErrInvalid, "Options.ReplicaTimeout", o.ReplicaTimeout, "must be shorter than the client's ReadTimeout "+rt.String())
 	}
 	if o.Now == nil {
 		o.Now = time.Now

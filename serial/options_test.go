@@ -19,23 +19,23 @@ func TestNewRejectsBadInput(t *testing.T) {
 		key   string
 		opts  Options
 		want  error
-		field string // for *OptionError
+		field string // of the *InvalidError
 	}{
-		{"nil client", nil, "k", Options{}, ErrNilClient, ""},
-		{"empty key", rdb, "", Options{}, ErrEmptyKey, ""},
-		{"negative MinBlock", rdb, "k", Options{MinBlock: -1}, ErrInvalidOptions, "MinBlock"},
-		{"negative MaxBlock", rdb, "k", Options{MaxBlock: -5}, ErrInvalidOptions, "MaxBlock"},
-		{"Min above Max", rdb, "k", Options{MinBlock: 500, MaxBlock: 100}, ErrInvalidOptions, "MinBlock"},
-		{"Min above default Max", rdb, "k", Options{MinBlock: 200, MaxBlock: 150}, ErrInvalidOptions, "MinBlock"},
-		{"negative TargetLifetime", rdb, "k", Options{TargetLifetime: -time.Second}, ErrInvalidOptions, "TargetLifetime"},
-		{"threshold negative", rdb, "k", Options{PrefetchThreshold: -0.1}, ErrInvalidOptions, "PrefetchThreshold"},
-		{"threshold one", rdb, "k", Options{PrefetchThreshold: 1}, ErrInvalidOptions, "PrefetchThreshold"},
-		{"threshold above one", rdb, "k", Options{PrefetchThreshold: 1.5}, ErrInvalidOptions, "PrefetchThreshold"},
-		{"threshold NaN", rdb, "k", Options{PrefetchThreshold: math.NaN()}, ErrInvalidOptions, "PrefetchThreshold"},
-		{"negative ReplicaTimeout", rdb, "k", Options{ReplicaTimeout: -1}, ErrInvalidOptions, "ReplicaTimeout"},
-		{"ReplicaTimeout beyond ReadTimeout", rdb, "k", Options{Replicas: 1, ReplicaTimeout: rdb.Options().ReadTimeout}, ErrInvalidOptions, "ReplicaTimeout"},
+		{"nil client", nil, "k", Options{}, ErrInvalid, "client"},
+		{"empty key", rdb, "", Options{}, ErrInvalid, "key"},
+		{"negative MinBlock", rdb, "k", Options{MinBlock: -1}, ErrInvalid, "Options.MinBlock"},
+		{"negative MaxBlock", rdb, "k", Options{MaxBlock: -5}, ErrInvalid, "Options.MaxBlock"},
+		{"Min above Max", rdb, "k", Options{MinBlock: 500, MaxBlock: 100}, ErrInvalid, "Options.MinBlock"},
+		{"Min above default Max", rdb, "k", Options{MinBlock: 200, MaxBlock: 150}, ErrInvalid, "Options.MinBlock"},
+		{"negative TargetLifetime", rdb, "k", Options{TargetLifetime: -time.Second}, ErrInvalid, "Options.TargetLifetime"},
+		{"threshold negative", rdb, "k", Options{PrefetchThreshold: -0.1}, ErrInvalid, "Options.PrefetchThreshold"},
+		{"threshold one", rdb, "k", Options{PrefetchThreshold: 1}, ErrInvalid, "Options.PrefetchThreshold"},
+		{"threshold above one", rdb, "k", Options{PrefetchThreshold: 1.5}, ErrInvalid, "Options.PrefetchThreshold"},
+		{"threshold NaN", rdb, "k", Options{PrefetchThreshold: math.NaN()}, ErrInvalid, "Options.PrefetchThreshold"},
+		{"negative ReplicaTimeout", rdb, "k", Options{ReplicaTimeout: -1}, ErrInvalid, "Options.ReplicaTimeout"},
+		{"ReplicaTimeout beyond ReadTimeout", rdb, "k", Options{Replicas: 1, ReplicaTimeout: rdb.Options().ReadTimeout}, ErrInvalid, "Options.ReplicaTimeout"},
 		// Auto (the default) may wait, so the bound applies to it too.
-		{"ReplicaTimeout beyond ReadTimeout, auto", rdb, "k", Options{ReplicaTimeout: rdb.Options().ReadTimeout}, ErrInvalidOptions, "ReplicaTimeout"},
+		{"ReplicaTimeout beyond ReadTimeout, auto", rdb, "k", Options{ReplicaTimeout: rdb.Options().ReadTimeout}, ErrInvalid, "Options.ReplicaTimeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,9 +49,9 @@ func TestNewRejectsBadInput(t *testing.T) {
 			if tt.field == "" {
 				return
 			}
-			var oerr *OptionError
-			if !errors.As(err, &oerr) || oerr.Field != tt.field {
-				t.Errorf("New error = %#v; want *OptionError for %s", err, tt.field)
+			var ie *InvalidError
+			if !errors.As(err, &ie) || ie.Field != tt.field {
+				t.Errorf("New error = %#v; want *InvalidError for %s", err, tt.field)
 			}
 		})
 	}

@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/invalid"
+	"github.com/abacus-go/abacus/internal/script"
 )
 
 // reseedScript raises KEYS[1] to ARGV[1] when it is missing or below it, and
@@ -42,18 +45,20 @@ return cur
 // Reseed, then call Resume on each allocator. Reseeding is idempotent and
 // monotonic, so several processes may each reseed with their own floor.
 //
-// A negative floor is ErrInvalidFloor; a key holding a non-integer is
+// A negative floor is an *InvalidError; a key holding a non-integer is
 // ErrNotInteger.
 func Reseed(ctx context.Context, rdb redis.UniversalClient, key string, floor int64) (int64, error) {
-	switch {
-	case rdb == nil:
-		return 0, ErrNilClient
-	case key == "":
-		return 0, ErrEmptyKey
-	case floor < 0:
-		return 0, fmt.Errorf("%w: %d", ErrInvalidFloor, floor)
+	if err := invalid.Client(ErrInvalid, rdb); err != nil {
+		return 0, err
 	}
-	s, err := reseedScript.Run(ctx, rdb, []string{key}, strconv.FormatInt(floor, 10)).Text()
+	if err := invalid.Name(ErrInvalid, "key", key); err != nil {
+		return 0, err
+	}
+	if floor < 0 {
+		return 0, invalid.New(ErrInvalid, "floor", floor, "must not be negative")
+	}
+	cmd, _ := script.Run(ctx, rdb, reseedScript, []string{key}, strconv.FormatInt(floor, 10))
+	s, err := cmd.Text()
 	if err != nil {
 		var rerr redis.Error
 		if errors.As(err, &rerr) && strings.Contains(rerr.Error(), "NOTINT") {
@@ -77,7 +82,7 @@ func Reseed(ctx context.Context, rdb redis.UniversalClient, key string, floor in
 // blocks. After Close it returns ErrClosed.
 func (a *Allocator) Resume(ctx context.Context, floor int64) error {
 	if floor < 0 {
-		return fmt.Errorf("%w: %d", ErrInvalidFloor, floor)
+		return invalid.New(ErrInvalid, "floor", floor, "must not be negative")
 	}
 	a.mu.Lock()
 	err, hw := a.err, a.highWater

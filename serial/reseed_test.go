@@ -35,7 +35,7 @@ func TestReseed(t *testing.T) {
 		{"max int64", math.MaxInt64, 1, math.MaxInt64, nil},
 		{"not an integer", "abc", 5, 0, ErrNotInteger},
 		{"leading zeros", "007", 5, 0, ErrNotInteger},
-		{"negative floor", nil, -1, 0, ErrInvalidFloor},
+		{"negative floor", nil, -1, 0, ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,11 +66,11 @@ func TestReseed(t *testing.T) {
 		}
 	})
 	t.Run("bad arguments", func(t *testing.T) {
-		if _, err := Reseed(ctx, nil, "k", 1); !errors.Is(err, ErrNilClient) {
-			t.Errorf("Reseed(nil client) = %v; want ErrNilClient", err)
+		if _, err := Reseed(ctx, nil, "k", 1); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Reseed(nil client) = %v; want ErrInvalid", err)
 		}
-		if _, err := Reseed(ctx, rdb, "", 1); !errors.Is(err, ErrEmptyKey) {
-			t.Errorf("Reseed(empty key) = %v; want ErrEmptyKey", err)
+		if _, err := Reseed(ctx, rdb, "", 1); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Reseed(empty key) = %v; want ErrInvalid", err)
 		}
 	})
 }
@@ -194,7 +194,7 @@ func TestResumeDiscardsFetchesFromBefore(t *testing.T) {
 	if err != nil || id <= 1000 {
 		t.Fatalf("Next after Resume(1000) = %d, %v; want above 1000", id, err)
 	}
-	if err := a.Resume(ctx, -1); !errors.Is(err, ErrInvalidFloor) {
-		t.Errorf("Resume(-1) = %v; want ErrInvalidFloor", err)
+	if err := a.Resume(ctx, -1); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Resume(-1) = %v; want ErrInvalid", err)
 	}
 }
