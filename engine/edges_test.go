@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -190,46 +191,46 @@ func TestReadsDoNotCreateCounters(t *testing.T) {
 // TestIdleCountersLeaveMemory: counters used by name leave memory once
 // idle; handles stay; Forget removes a name at once; nothing is lost.
 func TestIdleCountersLeaveMemory(t *testing.T) {
-	rdb := redistest.Client(t)
-	ns := redistest.Prefix(t)
-	ctx := context.Background()
-	clk := &clock{t: time.Now()}
-	e := newEngine(t, rdb, engine.Options{Namespace: ns, FlushInterval: time.Hour, IdleEvict: time.Minute, Now: clk.Now})
-	kept, _ := e.Counter("handle")
-	kept.Add(1)
-	for day := range 30 {
-		for user := range 2000 {
-			e.Add(fmt.Sprintf("day%d:user%d", day, user), 1)
+	inBubble(t, func(t *testing.T, rdb *redis.Client) {
+		ns := redistest.Prefix(t)
+		ctx := context.Background()
+		e := newEngine(t, rdb, engine.Options{Namespace: ns, FlushInterval: time.Hour, IdleEvict: time.Minute})
+		kept, _ := e.Counter("handle")
+		kept.Add(1)
+		for day := range 30 {
+			for user := range 2000 {
+				e.Add(fmt.Sprintf("day%d:user%d", day, user), 1)
+			}
+			if err := e.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Minute)
+		}
+		st := e.Stats()
+		if st.Counters > 3*2000+1 {
+			t.Fatalf("%d counters in memory after 30 rotations of 2,000 names; want at most 3 rotations' worth", st.Counters)
+		}
+		if st.Evicted < 25*2000 {
+			t.Fatalf("Evicted = %d; want most of the 60,000 names", st.Evicted)
+		}
+		if got, _ := rdb.Get(ctx, ns+"day0:user7").Int64(); got != 1 {
+			t.Fatalf("day0:user7 = %d in Redis; want 1", got)
+		}
+		if v, _ := kept.Value(ctx); v != 1 {
+			t.Fatalf("handle value = %d; want 1", v)
+		}
+		e.Add("day29:user1", 5)
+		if !e.Forget("day29:user1") {
+			t.Fatal("Forget of a counter in memory returned false")
 		}
 		if err := e.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
-		clk.Set(clk.Now().Add(time.Minute))
-	}
-	st := e.Stats()
-	if st.Counters > 3*2000+1 {
-		t.Fatalf("%d counters in memory after 30 rotations of 2,000 names; want at most 3 rotations' worth", st.Counters)
-	}
-	if st.Evicted < 25*2000 {
-		t.Fatalf("Evicted = %d; want most of the 60,000 names", st.Evicted)
-	}
-	if got, _ := rdb.Get(ctx, ns+"day0:user7").Int64(); got != 1 {
-		t.Fatalf("day0:user7 = %d in Redis; want 1", got)
-	}
-	if v, _ := kept.Value(ctx); v != 1 {
-		t.Fatalf("handle value = %d; want 1", v)
-	}
-	e.Add("day29:user1", 5)
-	if !e.Forget("day29:user1") {
-		t.Fatal("Forget of a counter in memory returned false")
-	}
-	if err := e.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := rdb.Get(ctx, ns+"day29:user1").Int64(); got != 6 {
-		t.Fatalf("day29:user1 = %d; want 6: Forget must not drop the unflushed delta", got)
-	}
-	t.Logf("60,000 rotating names: %d counters in memory at the end, %d evicted", st.Counters, st.Evicted)
+		if got, _ := rdb.Get(ctx, ns+"day29:user1").Int64(); got != 6 {
+			t.Fatalf("day29:user1 = %d; want 6: Forget must not drop the unflushed delta", got)
+		}
+		t.Logf("60,000 rotating names: %d counters in memory at the end, %d evicted", st.Counters, st.Evicted)
+	})
 }
 
 // TestDiscardDropsARefusedDelta: a key Redis keeps refusing can be given
@@ -307,20 +308,15 @@ func TestRingIsRejected(t *testing.T) {
 	}
 }
 
-// clock is an injectable Options.Now that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time // guarded by mu
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
+// inBubble runs f in a testing/synctest bubble, where time is fake and
+// moves only when every goroutine of the bubble is blocked, with a client
+// of its own on the test Redis: for tests of ages and idle times that must
+// not wait for them. Network I/O is real; Redis' clock is not faked.
+func inBubble(t *testing.T, f func(t *testing.T, rdb *redis.Client)) {
+	addr := redistest.Client(t).Options().Addr
+	synctest.Test(t, func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		f(t, rdb)
+	})
 }

@@ -84,7 +84,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Engine, error) {
 		cache:   make(map[string]*remote),
 		special: make(map[*shard.Counter]*special),
 	}
-	e.lastSweep = opts.Now()
+	e.lastSweep = time.Now()
 	e.flusher, err = flush.New(rdb, source{e}, opts.flushOptions())
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)

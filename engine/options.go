@@ -80,8 +80,6 @@ type Options struct {
 	// collected; an eviction policy that can evict abacus' state. Errors
 	// also go to OnError; the log is for the operator. Default none.
 	Logger *slog.Logger
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -114,9 +112,6 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxReadAge == 0 {
 		o.MaxReadAge = time.Second
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	return o, nil
 }
 
@@ -138,6 +133,5 @@ func (o Options) flushOptions() flush.Options {
 		KeyTTL:         o.KeyTTL,
 		OnError:        o.OnError,
 		Logger:         o.Logger,
-		Now:            o.Now,
 	}
 }

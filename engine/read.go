@@ -38,7 +38,7 @@ func (e *Engine) value(ctx context.Context, name string, c *shard.Counter) (int6
 	e.readStats.reads.Add(1)
 	for {
 		e.mu.RLock()
-		if r := e.cache[name]; r != nil && e.opts.MaxReadAge > 0 && e.opts.Now().Sub(r.at) <= e.opts.MaxReadAge {
+		if r := e.cache[name]; r != nil && e.opts.MaxReadAge > 0 && time.Now().Sub(r.at) <= e.opts.MaxReadAge {
 			v := r.value + unflushed(e.counter(name, c))
 			e.mu.RUnlock()
 			e.readStats.hits.Add(1)
@@ -104,7 +104,7 @@ func (e *Engine) fetch(name string, c *shard.Counter) (fetched, error) {
 		if err != nil {
 			return fetched{}, err
 		}
-		now := e.opts.Now()
+		now := time.Now()
 		e.mu.Lock()
 		ok := e.epoch == epoch
 		if ok {

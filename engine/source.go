@@ -58,7 +58,7 @@ func (e *Engine) sweepIdleLocked() {
 	if e.opts.IdleEvict < 0 {
 		return
 	}
-	now := e.opts.Now()
+	now := time.Now()
 	step := max(e.opts.IdleEvict/64, 1)
 	n := int(now.Sub(e.lastSweep) / step)
 	if n == 0 {

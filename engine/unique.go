@@ -160,7 +160,7 @@ func (u *Unique) estimate(anyAge bool) (int64, bool) {
 	opts := &u.e.opts
 	var r hll.Registers
 	u.mu.Lock()
-	if u.remote == nil || !anyAge && (opts.MaxReadAge < 0 || opts.Now().Sub(u.readAt) > opts.MaxReadAge) {
+	if u.remote == nil || !anyAge && (opts.MaxReadAge < 0 || time.Now().Sub(u.readAt) > opts.MaxReadAge) {
 		u.mu.Unlock()
 		return 0, false
 	}
@@ -194,7 +194,7 @@ func (u *Unique) fetch() error {
 		u.mu.Lock()
 		ok := u.epoch == epoch
 		if ok {
-			u.remote, u.readAt = r, e.opts.Now()
+			u.remote, u.readAt = r, time.Now()
 			u.cached.Store(true)
 		}
 		u.mu.Unlock()

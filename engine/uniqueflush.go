@@ -155,7 +155,7 @@ func (e *Engine) flushUniques(ctx context.Context, force bool) (refused []error,
 	w.mu.Lock()
 	all := w.all // a snapshot: appends do not touch its elements
 	w.mu.Unlock()
-	now := e.opts.Now()
+	now := time.Now()
 	var batch []*Unique
 	wrote := false
 	send := func() {
@@ -293,7 +293,7 @@ func (e *Engine) writeUniquesOn(ctx context.Context, pipe redis.Pipeliner, write
 			unreplicated = &flush.ReplicaError{Want: want, Acked: int(acked), Err: err}
 		}
 	}
-	now := e.opts.Now()
+	now := time.Now()
 	for i, x := range writes {
 		var err error
 		for _, c := range sent[i] {

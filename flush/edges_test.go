@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,24 +14,17 @@ import (
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
-// clock is a manual clock for Options.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// inBubble runs f in a testing/synctest bubble, where time is fake and
+// moves only when every goroutine of the bubble is blocked, with a client
+// of its own on the test Redis: for tests of backoffs and ages that must
+// not wait for them. Network I/O is real; Redis' clock is not faked.
+func inBubble(t *testing.T, f func(t *testing.T, rdb *redis.Client)) {
+	addr := redistest.Client(t).Options().Addr
+	synctest.Test(t, func(t *testing.T) {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		defer rdb.Close()
+		f(t, rdb)
+	})
 }
 
 // TestFlushWritesEverythingBeyondTheBatchCap: one Flush of more batches
@@ -96,78 +89,78 @@ func TestSharedWriterLabelLosesNothing(t *testing.T) {
 // refusing with a doubling backoff, not every interval; an explicit Flush
 // tries it at once, and once fixed it is written.
 func TestRefusedKeyBacksOff(t *testing.T) {
-	rdb := redistest.Client(t)
-	p := redistest.Prefix(t)
-	ctx := context.Background()
-	rdb.Set(ctx, p+"bad", "text", 0)
-	clk := newClock()
-	var reports int
-	src := newMapSource()
-	f := newFlusher(t, rdb, src, Options{
-		Interval: 10 * time.Millisecond, MaxKeyBackoff: time.Minute, RecordPrefix: p + "w:", Now: clk.Now,
-		OnError: func(err error) {
-			if errors.Is(err, ErrNotInteger) {
-				reports++
+	inBubble(t, func(t *testing.T, rdb *redis.Client) {
+		p := redistest.Prefix(t)
+		ctx := context.Background()
+		rdb.Set(ctx, p+"bad", "text", 0)
+		var reports int
+		src := newMapSource()
+		f := newFlusher(t, rdb, src, Options{
+			Interval: 10 * time.Millisecond, MaxKeyBackoff: time.Minute, RecordPrefix: p + "w:",
+			OnError: func(err error) {
+				if errors.Is(err, ErrNotInteger) {
+					reports++
+				}
+			},
+		})
+		src.add(p+"bad", 1)
+		const flushes = 1000 // 10 s of background flushes
+		for i := range flushes {
+			src.add(p+"good", 1)
+			err := f.flush(ctx, false)
+			var ke *KeyError
+			if !errors.As(err, &ke) || ke.Key != p+"bad" || !errors.Is(err, ErrNotInteger) {
+				t.Fatalf("flush %d = %v; want a *KeyError for %s", i, err, p+"bad")
 			}
-		},
-	})
-	src.add(p+"bad", 1)
-	const flushes = 1000 // 10 s of background flushes
-	for i := range flushes {
-		src.add(p+"good", 1)
-		err := f.flush(ctx, false)
-		var ke *KeyError
-		if !errors.As(err, &ke) || ke.Key != p+"bad" || !errors.Is(err, ErrNotInteger) {
-			t.Fatalf("flush %d = %v; want a *KeyError for %s", i, err, p+"bad")
+			time.Sleep(10 * time.Millisecond)
 		}
-		clk.Advance(10 * time.Millisecond)
-	}
-	st := f.Stats()
-	// Backoffs of 20ms, 40ms, ... 10.24s: 10 refusals in 10 s.
-	if st.KeyErrors > 12 || reports != int(st.KeyErrors) {
-		t.Fatalf("%d refusals, %d OnError calls in %d flushes; want at most 12 of each", st.KeyErrors, reports, flushes)
-	}
-	if got, _ := rdb.Get(ctx, p+"good").Int64(); got != flushes {
-		t.Fatalf("GET good = %d; want %d", got, flushes)
-	}
-	if src.pending[p+"bad"] != 1 {
-		t.Fatalf("refused delta not kept: pending %d", src.pending[p+"bad"])
-	}
-	rdb.Del(ctx, p+"bad")
-	if err := f.Flush(ctx); err != nil {
-		t.Fatalf("Flush after the key was fixed: %v", err)
-	}
-	if got, _ := rdb.Get(ctx, p+"bad").Int64(); got != 1 {
-		t.Fatalf("GET bad = %d after fixing it; want 1", got)
-	}
-	t.Logf("%d flushes at 10ms: %d refusals, %d OnError calls", flushes, st.KeyErrors, reports)
+		st := f.Stats()
+		// Backoffs of 20ms, 40ms, ... 10.24s: 10 refusals in 10 s.
+		if st.KeyErrors > 12 || reports != int(st.KeyErrors) {
+			t.Fatalf("%d refusals, %d OnError calls in %d flushes; want at most 12 of each", st.KeyErrors, reports, flushes)
+		}
+		if got, _ := rdb.Get(ctx, p+"good").Int64(); got != flushes {
+			t.Fatalf("GET good = %d; want %d", got, flushes)
+		}
+		if src.pending[p+"bad"] != 1 {
+			t.Fatalf("refused delta not kept: pending %d", src.pending[p+"bad"])
+		}
+		rdb.Del(ctx, p+"bad")
+		if err := f.Flush(ctx); err != nil {
+			t.Fatalf("Flush after the key was fixed: %v", err)
+		}
+		if got, _ := rdb.Get(ctx, p+"bad").Int64(); got != 1 {
+			t.Fatalf("GET bad = %d after fixing it; want 1", got)
+		}
+		t.Logf("%d flushes at 10ms: %d refusals, %d OnError calls", flushes, st.KeyErrors, reports)
+	})
 }
 
 // TestRestoredDeltaKeepsItsAge: a delta written late counts its full age
 // in MaxStaleness.
 func TestRestoredDeltaKeepsItsAge(t *testing.T) {
-	rdb := redistest.Client(t)
-	p := redistest.Prefix(t)
-	ctx := context.Background()
-	rdb.Set(ctx, p+"bad", "text", 0)
-	clk := newClock()
-	src := newMapSource()
-	f := newFlusher(t, rdb, src, Options{RecordPrefix: p + "w:", Now: clk.Now})
-	src.add(p+"bad", 1)
-	clk.Advance(time.Second)
-	f.Flush(ctx) // refused: restored
-	for range 10 {
-		clk.Advance(time.Second)
-		f.Flush(ctx)
-	}
-	rdb.Del(ctx, p+"bad")
-	clk.Advance(time.Second)
-	if err := f.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := f.Stats(); st.MaxStaleness < 12*time.Second {
-		t.Fatalf("MaxStaleness = %v for a delta written 12 s after it was added", st.MaxStaleness)
-	}
+	inBubble(t, func(t *testing.T, rdb *redis.Client) {
+		p := redistest.Prefix(t)
+		ctx := context.Background()
+		rdb.Set(ctx, p+"bad", "text", 0)
+		src := newMapSource()
+		f := newFlusher(t, rdb, src, Options{RecordPrefix: p + "w:"})
+		src.add(p+"bad", 1)
+		time.Sleep(time.Second)
+		f.Flush(ctx) // refused: restored
+		for range 10 {
+			time.Sleep(time.Second)
+			f.Flush(ctx)
+		}
+		rdb.Del(ctx, p+"bad")
+		time.Sleep(time.Second)
+		if err := f.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := f.Stats(); st.MaxStaleness < 12*time.Second {
+			t.Fatalf("MaxStaleness = %v for a delta written 12 s after it was added", st.MaxStaleness)
+		}
+	})
 }
 
 // TestRecordHasNoTTLAndLostRecordIsReported: records are not evictable

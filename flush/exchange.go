@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -204,7 +205,7 @@ func (f *Flusher) replies(n *node) (pending []*batch, keyErrs []error, err error
 			delete(f.accepted, b.group) // the record is at b.seq again
 		}
 		f.floor[b.group] = max(f.floor[b.group], b.seq)
-		now := f.opts.Now()
+		now := time.Now()
 		f.history.add(b, now)
 		f.confirmedAt[b.group] = now
 		keyErrs = append(keyErrs, f.settle(b, r.failed)...)

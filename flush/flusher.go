@@ -103,7 +103,7 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 		hasher:       newKeyHasher(opts.KeyPrefix),
 		sem:          make(chan struct{}, 1),
 		single:       &node{c: rdb, noScript: true},
-		lastDrain:    opts.Now(),
+		lastDrain:    time.Now(),
 		blocked:      make(map[int]bool),
 		restored:     make(map[string]time.Time),
 		refusals:     make(map[string]*refusal),
@@ -235,7 +235,7 @@ func (f *Flusher) flush(ctx context.Context, force bool) error {
 		return ctx.Err()
 	}
 	defer func() { <-f.sem }()
-	start := f.opts.Now()
+	start := time.Now()
 	var err error
 	for reroutes := 0; ; {
 		var more bool
@@ -263,7 +263,7 @@ func (f *Flusher) flush(ctx context.Context, force bool) error {
 			break
 		}
 	}
-	end := f.opts.Now()
+	end := time.Now()
 	failed := Retryable(err)
 	switch {
 	case failed && f.fails == 0:
@@ -302,7 +302,7 @@ func (f *Flusher) flush(ctx context.Context, force bool) error {
 // back before (see age).
 func (f *Flusher) drain() ([]Delta, time.Time) {
 	since := f.lastDrain
-	f.lastDrain = f.opts.Now()
+	f.lastDrain = time.Now()
 	f.buf = f.src.Drain(f.buf[:0])
 	return f.buf, since
 }
@@ -345,7 +345,7 @@ func (f *Flusher) hold(ds []Delta, since time.Time, force bool) ([]Delta, []erro
 	if len(f.refusals) == 0 {
 		return ds, nil
 	}
-	now := f.opts.Now()
+	now := time.Now()
 	var held []Delta
 	var errs []error
 	kept := ds[:0]
@@ -380,7 +380,7 @@ func (f *Flusher) confirmed(ds []Delta, since time.Time) {
 			delete(f.refusals, d.Key)
 		}
 	}
-	stale := f.opts.Now().Sub(since)
+	stale := time.Now().Sub(since)
 	f.stats.update(func(s *Stats) {
 		s.KeysFlushed += uint64(len(ds))
 		s.DeltaFlushed += sum(ds)
@@ -392,7 +392,7 @@ func (f *Flusher) confirmed(ds []Delta, since time.Time) {
 // to the Source and backs their keys off; it returns the errors.
 func (f *Flusher) refused(ds []Delta, msgs []string, since time.Time) []error {
 	f.restore(ds, since)
-	now := f.opts.Now()
+	now := time.Now()
 	errs := make([]error, len(ds))
 	for i, d := range ds {
 		r := f.refusals[d.Key]

@@ -90,8 +90,6 @@ type Options struct {
 	// seen, so that batches start to wait for them; Redis losing writes
 	// (LostError, RegressionError). Default none.
 	Logger *slog.Logger
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -124,9 +122,6 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.RecordPrefix == "" {
 		o.RecordPrefix = "abacus:writer:"
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	return o, nil
 }

@@ -76,7 +76,7 @@ func (f *Flusher) base(g int) uint64 {
 func (f *Flusher) regressed(b *batch, last uint64) error {
 	g := b.group
 	f.accepted[g] = last
-	now := f.opts.Now()
+	now := time.Now()
 	if last == 0 && now.Sub(f.confirmedAt[g]) > f.opts.RecordTTL/2 {
 		return nil // collected: this writer was idle in the group that long
 	}
