@@ -63,6 +63,10 @@ type Allocator struct {
 	highWater int64         // guarded by mu; end of the highest accepted block
 	retired   int64         // guarded by mu; IDs issued from blocks no longer current
 	stats     counters      // guarded by mu
+
+	// now is the clock that measures rates and fetch times: time.Now, or
+	// a fake one set by a test before the first call.
+	now func() time.Time
 }
 
 // counters are the Stats fields the slow path maintains.
@@ -94,7 +98,7 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 	if err != nil {
 		return nil, err
 	}
-	a := &Allocator{rdb: rdb, key: key, opts: o, policy: replicas.New(o.Replicas), size: o.MinBlock}
+	a := &Allocator{rdb: rdb, key: key, opts: o, policy: replicas.New(o.Replicas), size: o.MinBlock, now: time.Now}
 	a.cur.Store(&block{})
 	return a, nil
 }
@@ -225,7 +229,7 @@ func (a *Allocator) resizeLocked() {
 	if a.cur.Load().size == 0 {
 		return // the empty block before the first fetch or after Resume
 	}
-	now, issued := a.opts.Now(), a.issuedLocked()
+	now, issued := a.now(), a.issuedLocked()
 	used, elapsed := issued-a.counted, now.Sub(a.measured)
 	a.measured, a.counted = now, issued
 	// A block issued faster than the clock can tell counts as issued in 1ns.
@@ -300,7 +304,7 @@ func (a *Allocator) installLocked() {
 	old := a.cur.Load()
 	a.retired += old.size
 	if old.size == 0 { // the first block, or the first after Resume
-		a.measured, a.counted = a.opts.Now(), a.retired
+		a.measured, a.counted = a.now(), a.retired
 	}
 	// The trigger is set now rather than when the block arrived, from the
 	// latest rate and lag: a reserve block may have been fetched long before.

@@ -25,7 +25,7 @@ func newAllocator(t testing.TB, rdb redis.UniversalClient, key string, opts Opti
 	return a
 }
 
-// fakeClock is an Options.Now that moves only when told to.
+// fakeClock is a clock for Allocator.now that moves only when told to.
 type fakeClock struct {
 	mu  sync.Mutex
 	now time.Time
@@ -207,8 +207,9 @@ func TestBlockSizeAdaptsToRate(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1e9, 0)}
 	a := newAllocator(t, rdb, redistest.Prefix(t)+"adapt", Options{
 		MinBlock: 100, MaxBlock: 10_000, TargetLifetime: 10 * time.Second,
-		PrefetchThreshold: 0.5, Now: clock.Now,
+		PrefetchThreshold: 0.5,
 	})
+	a.now = clock.Now
 	// issue takes n IDs, advancing the fake clock by perID for each. It
 	// lets each fetch land before the next ID, so that no fake time passes
 	// during a fetch: the rate alone sizes the blocks.
@@ -284,8 +285,9 @@ func TestSlowFetchesStartEarlierAndGrowBlocks(t *testing.T) {
 	rdb.AddHook(slowIncr{clock: clock, took: time.Second})
 	a := newAllocator(t, rdb, redistest.Prefix(t)+"slow", Options{
 		MinBlock: 20_000, MaxBlock: 10_000_000, TargetLifetime: time.Second,
-		PrefetchThreshold: 0.25, Replicas: -1, Now: clock.Now,
+		PrefetchThreshold: 0.25, Replicas: -1,
 	})
+	a.now = clock.Now
 	ctx := context.Background()
 	// 10,000 IDs/s, each fetch awaited so that no ID is issued while the
 	// fake clock jumps. The first block, 20,000, triggers at 15,000, where

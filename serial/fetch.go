@@ -20,7 +20,7 @@ import (
 func (a *Allocator) startFetchLocked() *fetchCall {
 	c := &fetchCall{
 		done: make(chan struct{}), gen: a.gen, size: a.size,
-		start: a.opts.Now(),
+		start: a.now(),
 	}
 	a.inflight = c
 	go a.fetch(c)
@@ -84,7 +84,7 @@ func (a *Allocator) fetch(c *fetchCall) {
 	a.stats.blocks++
 	a.failing, a.failure = 0, nil
 	a.stopRetryLocked()
-	a.lag = nextLag(a.lag, a.opts.Now().Sub(c.start))
+	a.lag = nextLag(a.lag, a.now().Sub(c.start))
 	a.ready = append(a.ready, &block{base: base, size: c.size})
 	a.readyIDs += c.size
 	a.fetchAheadLocked()

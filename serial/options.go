@@ -82,8 +82,6 @@ type Options struct {
 	// otherwise. Negative: none. Without a reserve one block is fetched
 	// ahead, at PrefetchThreshold.
 	Reserve time.Duration
-	// Now is the clock used to measure block lifetimes. Default time.Now.
-	Now func() time.Time
 }
 
 // resolve validates o and returns it with defaults applied. rdb is used only
@@ -124,9 +122,6 @@ func (o Options) resolve(rdb redis.UniversalClient) (Options, error) {
 		o.ReplicaTimeout = DefaultReplicaTimeout
 	case o.Replicas >= 0 && rt > 0 && o.ReplicaTimeout >= rt:
 		return o, invalid.New(ErrInvalid, "Options.ReplicaTimeout", o.ReplicaTimeout, "must be shorter than the client's ReadTimeout "+rt.String())
-	}
-	if o.Now == nil {
-		o.Now = time.Now
 	}
 	return o, nil
 }

@@ -133,7 +133,8 @@ func TestUnacknowledgedBlockIsNotIssued(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1e9, 0)}
 	// Blocks of 10 at 100 IDs/s (by the fake clock): the default 60s
 	// reserve wants 6,000 IDs and holds the most it may, 64 blocks.
-	a := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10, ReplicaTimeout: 500 * time.Millisecond, Now: clock.Now})
+	a := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10, ReplicaTimeout: 500 * time.Millisecond})
+	a.now = clock.Now
 	next := func() (int64, error) {
 		clock.Advance(10 * time.Millisecond)
 		return a.Next(ctx)
