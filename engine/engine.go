@@ -182,9 +182,8 @@ func (e *Engine) Flush(ctx context.Context) error {
 // an *UnflushedError naming what was not, within moments of ctx ending
 // even if a flush is stuck waiting on Redis (that flush goes on in the
 // background, and what it confirms is in Redis but counted as unflushed in
-// the error, as InDoubt). Unique counts are flushed alongside, and
-// registers left unwritten come as an *UnflushedUniquesError, joined with
-// any *UnflushedError. Close is idempotent; later calls return the first
+// the error, as InDoubt). Unique counts are flushed alongside; registers
+// left unwritten are in the same *UnflushedError. Close is idempotent; later calls return the first
 // call's result.
 //
 // Every Add is flushed, rejected (ErrClosed, Stats.RejectedAdds) or

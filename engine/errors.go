@@ -38,12 +38,29 @@ type UnflushedError struct {
 	Delta   int64    // their sum
 	InDoubt int64    // the part of Delta sent to Redis and not confirmed
 	Names   []string // up to 10 of them, for the log
-	Err     error    // why: the last flush error, or ctx's
+	// Unique counts (see Engine.Unique) with registers left unwritten:
+	// how many, their registers, the part of those sent and not
+	// confirmed (Redis may have merged them), and up to 10 names.
+	Uniques          int
+	Registers        int
+	RegistersInDoubt int
+	UniqueNames      []string
+	Err              error // why: the last flush error, or ctx's
 }
 
 func (e *UnflushedError) Error() string {
-	return fmt.Sprintf("engine: %d counters (delta %d, %d of it in doubt) not flushed, e.g. %s: %v",
-		e.Keys, e.Delta, e.InDoubt, strings.Join(e.Names, ", "), e.Err)
+	var b strings.Builder
+	b.WriteString("engine:")
+	if e.Keys > 0 {
+		fmt.Fprintf(&b, " %d counters (delta %d, %d of it in doubt) not flushed, e.g. %s;",
+			e.Keys, e.Delta, e.InDoubt, strings.Join(e.Names, ", "))
+	}
+	if e.Uniques > 0 {
+		fmt.Fprintf(&b, " %d unique counts (%d registers, %d of them in doubt) not flushed, e.g. %s;",
+			e.Uniques, e.Registers, e.RegistersInDoubt, strings.Join(e.UniqueNames, ", "))
+	}
+	fmt.Fprintf(&b, " %v", e.Err)
+	return b.String()
 }
 
 func (e *UnflushedError) Unwrap() error { return e.Err }

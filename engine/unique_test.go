@@ -533,9 +533,9 @@ func TestUniqueBadInput(t *testing.T) {
 	rdb.Set(ctx, e.Key("taken"), "not a HyperLogLog", 0)
 	bad.Add("another")
 	err = e.Close(ctx)
-	var ue *engine.UnflushedUniquesError
-	if !errors.As(err, &ue) || ue.Keys != 1 || ue.Registers != 1 || ue.Names[0] != "taken" {
-		t.Errorf("Close = %v; want an *UnflushedUniquesError naming 1 count with 1 register", err)
+	var ue *engine.UnflushedError
+	if !errors.As(err, &ue) || ue.Uniques != 1 || ue.Registers != 1 || ue.UniqueNames[0] != "taken" {
+		t.Errorf("Close = %v; want an *UnflushedError naming 1 unique count with 1 register", err)
 	}
 	if !errors.Is(err, flush.ErrWrongType) {
 		t.Errorf("Close = %v; want it to wrap ErrWrongType", err)

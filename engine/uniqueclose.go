@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -24,25 +23,6 @@ func (e *UniqueKeyError) Error() string {
 }
 
 func (e *UniqueKeyError) Unwrap() error { return e.Err }
-
-// UnflushedUniquesError is returned by Close, joined with any
-// *UnflushedError, when registers of unique counts could not be written
-// before its context ended (or Redis refused their keys). They are lost
-// when the process exits: the counts miss the members that raised them.
-type UnflushedUniquesError struct {
-	Keys      int      // unique counts with unwritten registers
-	Registers int      // their unwritten registers
-	InDoubt   int      // the part of Registers sent and not confirmed: Redis may have merged them
-	Names     []string // up to 10 of them, for the log
-	Err       error    // why: the last flush error, or ctx's
-}
-
-func (e *UnflushedUniquesError) Error() string {
-	return fmt.Sprintf("engine: %d unique counts (%d registers, %d of them in doubt) not flushed, e.g. %s: %v",
-		e.Keys, e.Registers, e.InDoubt, strings.Join(e.Names, ", "), e.Err)
-}
-
-func (e *UnflushedUniquesError) Unwrap() error { return e.Err }
 
 // closeUniques stops the uniques' writer and starts their final flush,
 // whose result Close collects with uniquesUnflushed.
@@ -103,36 +83,48 @@ func (e *Engine) anyUniqueDirty() bool {
 }
 
 // uniquesUnflushed waits for the final flush started by closeUniques, or
-// for ctx to end, and returns err, Close's error for the counters, joined
-// with an *UnflushedUniquesError if any count has registers left unwritten.
+// for ctx to end, and adds the unique counts with registers left
+// unwritten to err, Close's error for the counters: into its
+// *UnflushedError, or a new one.
 func (e *Engine) uniquesUnflushed(ctx context.Context, closed <-chan error, err error) error {
-	u := &UnflushedUniquesError{}
+	var why error
 	select {
-	case u.Err = <-closed:
+	case why = <-closed:
 	case <-ctx.Done():
-		u.Err = fmt.Errorf("engine: close: %w", ctx.Err())
+		why = fmt.Errorf("engine: close: %w", ctx.Err())
 	}
+	u := &UnflushedError{}
 	e.uniques.mu.Lock()
 	all := e.uniques.all
 	e.uniques.mu.Unlock()
 	for _, x := range all {
 		if n, inDoubt := x.unwritten(); n > 0 {
-			u.Keys++
+			u.Uniques++
 			u.Registers += n
-			u.InDoubt += inDoubt
-			if len(u.Names) < 10 {
-				u.Names = append(u.Names, x.name)
+			u.RegistersInDoubt += inDoubt
+			if len(u.UniqueNames) < 10 {
+				u.UniqueNames = append(u.UniqueNames, x.name)
 			}
 		}
 	}
-	switch {
-	case u.Keys == 0:
+	if u.Uniques == 0 {
 		return err
-	case u.Err == nil:
-		u.Err = errors.New("added while Close ran")
 	}
-	if err == nil {
+	if why == nil {
+		why = errors.New("added while Close ran")
+	}
+	var counters *UnflushedError
+	switch {
+	case errors.As(err, &counters):
+		counters.Uniques, counters.Registers, counters.RegistersInDoubt, counters.UniqueNames =
+			u.Uniques, u.Registers, u.RegistersInDoubt, u.UniqueNames
+		counters.Err = errors.Join(counters.Err, why)
+		return err
+	case err == nil:
+		u.Err = why
 		return u
+	default:
+		u.Err = why
+		return errors.Join(err, u)
 	}
-	return errors.Join(err, u)
 }
