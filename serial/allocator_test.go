@@ -21,7 +21,13 @@ func newAllocator(t testing.TB, rdb redis.UniversalClient, key string, opts Opti
 	if err != nil {
 		t.Fatalf("New(%q, %+v): %v", key, opts, err)
 	}
-	t.Cleanup(func() { a.Close(context.Background()) })
+	t.Cleanup(func() {
+		// Close waits for a fetch in flight: bound it, so that a test
+		// whose Redis never answers cannot hang here.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		a.Close(ctx)
+	})
 	return a
 }
 
@@ -330,7 +336,8 @@ func TestNextHonoursContextWhileWaiting(t *testing.T) {
 			}
 		},
 	})
-	t.Cleanup(func() { close(release); rdb.Close() })
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(func() { unblock(); rdb.Close() })
 	a := newAllocator(t, rdb, "k", Options{})
 
 	t.Run("cancelled while waiting", func(t *testing.T) {
@@ -363,6 +370,14 @@ func TestNextHonoursContextWhileWaiting(t *testing.T) {
 	if st := a.Stats(); st.RoundTrips != 0 || st.Issued != 0 {
 		t.Errorf("Stats() = %+v; want no round trip completed and nothing issued", st)
 	}
+	// Close waits for the fetch in flight, which only the end of the test
+	// ends: it must give up when its context does.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := a.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close with a fetch that never ends = %v; want context.DeadlineExceeded", err)
+	}
+	unblock() // the fetch fails now, and the cleanup's Close returns at once
 }
 
 func TestClose(t *testing.T) {
