@@ -24,7 +24,7 @@ const (
 const maxReserveBlocks = 64
 
 // Options configures an Allocator. The zero value means every default;
-// New applies defaults to a copy and returns an *OptionError for an invalid
+// New applies defaults to a copy and returns an *InvalidError for an invalid
 // field.
 type Options struct {
 	// MinBlock is the smallest block leased with one INCRBY, and the size of

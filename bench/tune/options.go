@@ -2,11 +2,11 @@ package tune
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"time"
 
 	"github.com/abacus-go/abacus/flush"
+	"github.com/abacus-go/abacus/internal/invalid"
 )
 
 // DefaultIntervals is the sweep Run uses when Options.Intervals is empty.
@@ -48,32 +48,27 @@ type Options struct {
 	Progress io.Writer
 }
 
-// ErrInvalidOptions is wrapped by the errors of invalid Options.
-var ErrInvalidOptions = errors.New("tune: invalid options")
+// ErrInvalid is wrapped by every *InvalidError of this package.
+var ErrInvalid = errors.New("tune: invalid argument")
+
+// InvalidError reports an invalid Options field. It wraps ErrInvalid and
+// is the same type as every abacus package's InvalidError.
+type InvalidError = invalid.Error
 
 func (o Options) withDefaults() (Options, error) {
-	bad := func(field string, v any) error {
-		return fmt.Errorf("%w: %s = %v", ErrInvalidOptions, field, v)
+	// Rate is a float; every other number is checked at once.
+	if err := invalid.NonNegative(ErrInvalid, "Options", o); err != nil {
+		return o, err
 	}
 	switch {
-	case o.Keys < 0:
-		return o, bad("Keys", o.Keys)
 	case o.Skew > 0 && o.Skew <= 1:
-		return o, fmt.Errorf("%w: Skew = %v: a Zipf exponent must be above 1 (negative: uniform)", ErrInvalidOptions, o.Skew)
-	case o.Goroutines < 0:
-		return o, bad("Goroutines", o.Goroutines)
+		return o, invalid.New(ErrInvalid, "Options.Skew", o.Skew, "a Zipf exponent must be above 1 (negative: uniform)")
 	case o.Rate < 0:
-		return o, bad("Rate", o.Rate)
-	case o.Duration < 0:
-		return o, bad("Duration", o.Duration)
-	case o.MinFlushes < 0:
-		return o, bad("MinFlushes", o.MinFlushes)
-	case o.Probes < 0:
-		return o, bad("Probes", o.Probes)
+		return o, invalid.New(ErrInvalid, "Options.Rate", o.Rate, "must not be negative (zero means the default)")
 	}
 	for _, iv := range o.Intervals {
 		if iv <= 0 {
-			return o, bad("Intervals", o.Intervals)
+			return o, invalid.New(ErrInvalid, "Options.Intervals", o.Intervals, "must all be positive")
 		}
 	}
 	if o.Keys == 0 {

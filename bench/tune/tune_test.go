@@ -107,8 +107,8 @@ func TestInvalidOptions(t *testing.T) {
 	for _, o := range []tune.Options{
 		{Keys: -1}, {Skew: 0.5}, {Rate: -3}, {Intervals: []time.Duration{0}}, {Probes: -1},
 	} {
-		if _, err := tune.Run(context.Background(), nil, o); !errors.Is(err, tune.ErrInvalidOptions) {
-			t.Errorf("Run(%+v) error = %v; want ErrInvalidOptions", o, err)
+		if _, err := tune.Run(context.Background(), nil, o); !errors.Is(err, tune.ErrInvalid) {
+			t.Errorf("Run(%+v) error = %v; want ErrInvalid", o, err)
 		}
 	}
 }
