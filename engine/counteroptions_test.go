@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/abacus-go/abacus/engine"
 	"github.com/abacus-go/abacus/flush"
@@ -43,5 +44,53 @@ func TestCounterWithRegisters(t *testing.T) {
 	}
 	if v, _ := rdb.Get(ctx, ns+"b").Int64(); v != 2 {
 		t.Fatalf("forgotten counter b in Redis = %d; want 2", v)
+	}
+}
+
+// TestCounterTTL: a counter with a TTL of its own expires after it, and
+// not before, while another in the same engine keeps the engine's
+// KeyTTL and a third, with a negative TTL, none; in both delivery modes.
+func TestCounterTTL(t *testing.T) {
+	for _, mode := range []flush.Mode{flush.ExactlyOnce, flush.AtLeastOnce} {
+		t.Run(mode.String(), func(t *testing.T) {
+			rdb := redistest.Client(t)
+			ns := redistest.Prefix(t)
+			ctx := context.Background()
+			e := newEngine(t, rdb, engine.Options{Namespace: ns, Delivery: mode, FlushInterval: 1 << 62, KeyTTL: time.Hour})
+			day, err := e.CounterWith("day", engine.CounterOptions{TTL: 1500 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			forever, _ := e.CounterWith("forever", engine.CounterOptions{TTL: -1})
+			day.Add(1)
+			forever.Add(1)
+			e.Add("all", 1)
+			if err := e.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct {
+				name     string
+				min, max time.Duration
+			}{
+				{"day", time.Millisecond, 1500 * time.Millisecond},
+				{"all", 59 * time.Minute, time.Hour},
+				{"forever", -1, -1}, // PTTL -1: the key has no expiry
+			} {
+				if got := rdb.PTTL(ctx, ns+tc.name).Val(); got < tc.min || got > tc.max {
+					t.Errorf("PTTL(%s) = %v; want within [%v, %v]", tc.name, got, tc.min, tc.max)
+				}
+			}
+			redistest.WaitFor(t, "day to expire", func() bool { return rdb.Exists(ctx, ns+"day").Val() == 0 })
+			if n := rdb.Exists(ctx, ns+"all", ns+"forever").Val(); n != 2 {
+				t.Fatalf("%d of all and forever left when day expired; want both", n)
+			}
+			day.Add(2) // counts again from zero, with its TTL set anew
+			if err := e.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := rdb.Get(ctx, ns+"day").Int64(); v != 2 || rdb.PTTL(ctx, ns+"day").Val() <= 0 {
+				t.Fatalf("day after expiring = %d with PTTL %v; want 2 with its TTL", v, rdb.PTTL(ctx, ns+"day").Val())
+			}
+		})
 	}
 }

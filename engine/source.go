@@ -38,7 +38,8 @@ func (s source) Drain(dst []flush.Delta) []flush.Delta {
 		dst = append(dst, flush.Delta{Key: c.Name(), N: delta, Ref: c})
 		if len(e.special) > 0 {
 			if sp := e.special[c]; sp != nil {
-				dst[len(dst)-1].Register = sp.opts.Register
+				d := &dst[len(dst)-1]
+				d.Register, d.TTLMillis = sp.opts.Register, sp.ttlMillis
 			}
 		}
 		if n++; n%drainChunk == 0 {

@@ -9,6 +9,9 @@ type Delta struct {
 	Key string
 	N   int64
 	Ref any
+	// TTLMillis, when not 0, replaces Options.KeyTTL for this key: the
+	// expiry in ms that each write of it sets, or, when negative, none.
+	TTLMillis int64
 	// Register, when not nil, is added to a sorted set in the same atomic
 	// step that applies the delta, so that whatever indexes the key (the
 	// windows a rollup must finalize) cannot miss it. Set is a whole Redis
@@ -61,7 +64,7 @@ type batch struct {
 	// writes without boxing anything.
 	floor, base uint64
 	resend      string
-	n           int
+	n, nTTL     int
 }
 
 // newBatch returns an empty batch, recycled if one is free.

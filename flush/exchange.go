@@ -25,6 +25,7 @@ type exchange struct {
 	// that a pipeline costs no allocation per key (see encode).
 	keys keyWriter // the deltas' Redis keys
 	regs []int     // per registration, the 1-based index of its delta
+	ttls []int     // per delta with a TTL of its own, its 1-based index
 	args []any
 }
 
@@ -34,15 +35,21 @@ type exchange struct {
 // them.
 func (e *exchange) encode(prefix string, batches []*batch) {
 	keys, bytes, args := 0, 0, 0
-	e.regs = e.regs[:0]
+	e.regs, e.ttls = e.regs[:0], e.ttls[:0]
 	for _, b := range batches {
 		keys += len(b.deltas)
-		args += 10 + 2*len(b.deltas)
+		args += 11 + 2*len(b.deltas)
+		b.nTTL = 0
 		for i, d := range b.deltas {
 			bytes += len(prefix) + len(d.Key)
 			if d.Register != nil {
 				e.regs = append(e.regs, i+1)
 				args += 4
+			}
+			if d.TTLMillis != 0 {
+				e.ttls = append(e.ttls, i+1)
+				b.nTTL++
+				args += 2
 			}
 		}
 	}
@@ -81,7 +88,7 @@ func (f *Flusher) pipeline(ctx context.Context, n *node, batches []*batch) {
 	}
 	n.noScript, n.rebased = false, false
 	e.encode(f.opts.KeyPrefix, batches)
-	keys, regs := e.keys.wire, e.regs
+	keys, regs, ttls := e.keys.wire, e.regs, e.ttls
 	for _, b := range batches {
 		b.floor, b.base, b.n = f.floor[b.group], f.base(b.group), len(b.deltas)
 		b.resend = "0"
@@ -93,11 +100,17 @@ func (f *Flusher) pipeline(ctx context.Context, n *node, batches []*batch) {
 		// The arguments of applySource, all pointers but for constants
 		// and the record.
 		start := len(e.args)
-		e.args = append(e.args, call[0], call[1], 1, b.record, &b.seq, &b.floor, &b.resend, &f.keyTTLMillis, &b.n, &b.base)
+		e.args = append(e.args, call[0], call[1], 1, b.record, &b.seq, &b.floor, &b.resend, &f.keyTTLMillis, &b.n, &b.base, &b.nTTL)
 		for i := range b.deltas {
 			e.args = append(e.args, &keys[i], &b.deltas[i].N)
 		}
 		keys = keys[len(b.deltas):]
+		for i := range b.deltas {
+			if b.deltas[i].TTLMillis != 0 {
+				e.args = append(e.args, &ttls[0], &b.deltas[i].TTLMillis)
+				ttls = ttls[1:]
+			}
+		}
 		for i := range b.deltas {
 			if r := b.deltas[i].Register; r != nil {
 				e.args = append(e.args, &regs[0], &r.Set, &r.Score, &r.Member)

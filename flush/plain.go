@@ -57,8 +57,12 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 		d, key := &chunk[i], &f.plainKeys.wire[i]
 		cmds[i] = redis.NewIntCmd(ctx, "incrby", key, &d.N)
 		pipe.Process(ctx, cmds[i])
-		if f.keyTTLMillis > 0 {
-			pipe.Process(ctx, redis.NewBoolCmd(ctx, "pexpire", key, &f.keyTTLMillis))
+		ttl := &f.keyTTLMillis
+		if d.TTLMillis != 0 {
+			ttl = &d.TTLMillis
+		}
+		if *ttl > 0 {
+			pipe.Process(ctx, redis.NewBoolCmd(ctx, "pexpire", key, ttl))
 			commands++
 		}
 		if r := d.Register; r != nil {

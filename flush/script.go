@@ -23,10 +23,12 @@ const failureWindow = 1024
 // waits for replicas, replicated); ARGV[3] "1" when the batch was sent
 // before and its outcome is in doubt; ARGV[4] the key TTL in ms (0: none);
 // ARGV[5] n; ARGV[6] the base, the lowest recorded seq the writer accepts
-// (its floor, unless it accepted a regression); then n pairs, a counter's
-// key and its delta; then one quadruple per registration: the 1-based
-// index of its delta, the sorted set, the score and the member, added
-// with ZADD NX before the delta.
+// (its floor, unless it accepted a regression); ARGV[7] m; then n pairs, a
+// counter's key and its delta; then m pairs, the 1-based index of a delta
+// whose key has a TTL of its own and that TTL in ms (negative: set none),
+// which replaces ARGV[4] for that key; then one quadruple per
+// registration: the 1-based index of its delta, the sorted set, the score
+// and the member, added with ZADD NX before the delta.
 //
 // Only the record is declared in KEYS. On a Cluster, a script declaring
 // keys of several slots is refused whole (CROSSSLOT), whatever its flags;
@@ -100,18 +102,23 @@ end
 local failed = {}
 local keyttl = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
+local m = tonumber(ARGV[7])
+local ttl = {}
+for j = 8 + 2 * n, 7 + 2 * n + 2 * m, 2 do
+  ttl[tonumber(ARGV[j])] = tonumber(ARGV[j + 1])
+end
 local reg = {}
-for j = 7 + 2 * n, #ARGV, 4 do
+for j = 8 + 2 * n + 2 * m, #ARGV, 4 do
   reg[tonumber(ARGV[j])] = j
 end
 -- Locals, not globals, in the loop that runs once per key.
 local argv, pcall, type = ARGV, redis.pcall, type
 for i = 1, n do
-  local key = argv[5 + 2 * i]
+  local key = argv[6 + 2 * i]
   local j = reg[i]
   local r = j and pcall('ZADD', argv[j + 1], 'NX', argv[j + 2], argv[j + 3]) or nil
   if r == nil or type(r) == 'number' then
-    r = pcall('INCRBY', key, argv[6 + 2 * i])
+    r = pcall('INCRBY', key, argv[7 + 2 * i])
   end
   if type(r) == 'table' then
     -- Redis checks maxmemory at a script's first write only: a refusal
@@ -119,8 +126,8 @@ for i = 1, n do
     if string.sub(r.err, 1, 3) == 'OOM' then return r end
     failed[#failed + 1] = i
     failed[#failed + 1] = r.err
-  elseif keyttl > 0 then
-    redis.call('PEXPIRE', key, keyttl)
+  elseif (ttl[i] or keyttl) > 0 then
+    redis.call('PEXPIRE', key, ttl[i] or keyttl)
   end
 end
 local now = redis.call('TIME')
