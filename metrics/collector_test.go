@@ -48,6 +48,11 @@ func newObserved(t *testing.T, rdb *redis.Client) observed {
 		e.Add([]string{"a", "b", "c"}[i%3], 2)
 	}
 	e.Add("a", -7)
+	uv, err := e.Unique("uv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uv.Add("visitor") // one register, one PFADD
 	if err := e.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +178,11 @@ func TestValuesMatchStats(t *testing.T) {
 		"abacus_engine_reads_total":                  2,
 		"abacus_engine_read_cache_hits_total":        1,
 		"abacus_engine_read_round_trips_total":       1,
+		"abacus_engine_unique_counts":                1,
+		"abacus_engine_unique_commands_total":        1,
+		"abacus_engine_unique_registers_total":       1,
+		"abacus_engine_unique_failures_total":        0,
+		"abacus_engine_unique_refusals_total":        0,
 
 		"abacus_serial_issued_ids_total" + sl:          10,
 		"abacus_serial_blocks_total" + sl:              float64(ss.Blocks),

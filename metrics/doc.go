@@ -64,6 +64,11 @@
 //	abacus_engine_reads_total                    counter  Value calls
 //	abacus_engine_read_cache_hits_total          counter  Value calls answered from the read cache
 //	abacus_engine_read_round_trips_total         counter  GETs sent for Value
+//	abacus_engine_unique_counts                  gauge    unique counts (HyperLogLog) in memory
+//	abacus_engine_unique_commands_total          counter  Redis commands their flushes sent
+//	abacus_engine_unique_registers_total         counter  registers written, as Redis confirmed
+//	abacus_engine_unique_failures_total          counter  writes that failed and were resent
+//	abacus_engine_unique_refusals_total          counter  writes Redis refused for their key
 //
 // Serial allocators, from serial.Stats, labelled serial:
 //

@@ -38,6 +38,11 @@ var engineStatTable = []stat[es]{
 	counter("reads_total", "Value calls.", func(s es) float64 { return float64(s.Reads) }),
 	counter("read_cache_hits_total", "Value calls answered from the read cache.", func(s es) float64 { return float64(s.ReadCacheHits) }),
 	counter("read_round_trips_total", "GETs sent to Redis for Value calls, shared by concurrent readers.", func(s es) float64 { return float64(s.ReadRoundTrips) }),
+	gauge("unique_counts", "Unique counts (HyperLogLog) in memory.", func(s es) float64 { return float64(s.Uniques.Counts) }),
+	counter("unique_commands_total", "Redis commands the unique counts' flushes sent.", func(s es) float64 { return float64(s.Uniques.Commands) }),
+	counter("unique_registers_total", "HyperLogLog registers written, as confirmed by Redis.", func(s es) float64 { return float64(s.Uniques.Registers) }),
+	counter("unique_failures_total", "Unique count writes that failed and were resent.", func(s es) float64 { return float64(s.Uniques.Failures) }),
+	counter("unique_refusals_total", "Unique count writes Redis refused for their key.", func(s es) float64 { return float64(s.Uniques.Refusals) }),
 }
 
 func lastFlush(s es) float64 {
