@@ -32,6 +32,6 @@ func (e *Engine) Stats() Stats {
 		Reads:            e.readStats.reads.Load(),
 		ReadCacheHits:    e.readStats.hits.Load(),
 		ReadRoundTrips:   e.readStats.roundTrips.Load(),
-		Uniques:          e.UniqueStats(),
+		Uniques:          e.uniqueStats(),
 	}
 }

@@ -59,7 +59,7 @@ func BenchmarkUniqueAdd(b *testing.B) {
 				if err := e.Close(context.Background()); err != nil {
 					b.Fatal(err)
 				}
-				return float64(e.UniqueStats().Commands)
+				return float64(e.Stats().Uniques.Commands)
 			})
 		})
 	}

@@ -35,7 +35,7 @@ func ExampleUnique() {
 		panic(err)
 	}
 	fmt.Println("PFCOUNT:", rdb.PFCount(ctx, "example:uv:/home").Val())
-	fmt.Println("commands sent:", e.UniqueStats().Commands)
+	fmt.Println("commands sent:", e.Stats().Uniques.Commands)
 	// Output:
 	// unique visitors: 2504
 	// PFCOUNT: 2504

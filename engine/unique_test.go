@@ -124,8 +124,8 @@ func TestUniqueMatchesPFADD(t *testing.T) {
 			t.Errorf("%d members: Count = %d, %v; want PFCOUNT's %d", n, got, err, want)
 		}
 	}
-	if s := e.UniqueStats(); s.Commands != 9 || s.Merges != 3 || s.Refusals+s.Failures != 0 {
-		t.Errorf("UniqueStats = %+v; want 9 commands, one per count per flush, 3 of them merges", s)
+	if s := e.Stats().Uniques; s.Commands != 9 || s.Merges != 3 || s.Refusals+s.Failures != 0 {
+		t.Errorf("Stats().Uniques = %+v; want 9 commands, one per count per flush, 3 of them merges", s)
 	}
 }
 
@@ -158,8 +158,8 @@ func TestUniqueClusterMatchesPFADD(t *testing.T) {
 	}
 	for i, e := range engines {
 		closeOrFail(t, e)
-		if s := e.UniqueStats(); (s.Waits > 0) != (i == 1) || s.Merges == 0 || s.Failures+s.Refusals > 0 {
-			t.Errorf("engine %d: UniqueStats = %+v; want WAITs only from engine 1, and no failure", i, s)
+		if s := e.Stats().Uniques; (s.Waits > 0) != (i == 1) || s.Merges == 0 || s.Failures+s.Refusals > 0 {
+			t.Errorf("engine %d: Stats().Uniques = %+v; want WAITs only from engine 1, and no failure", i, s)
 		}
 	}
 	for i, name := range names {
@@ -219,8 +219,8 @@ func TestUniqueWaitsForReplica(t *testing.T) {
 	if n := differ(&got, &want); n > 0 {
 		t.Errorf("the replica's HyperLogLog misses %d registers", n)
 	}
-	if s := e.UniqueStats(); s.Waits < 3 {
-		t.Errorf("UniqueStats = %+v; want a WAIT per flush", s)
+	if s := e.Stats().Uniques; s.Waits < 3 {
+		t.Errorf("Stats().Uniques = %+v; want a WAIT per flush", s)
 	}
 }
 
@@ -258,7 +258,7 @@ func TestUniqueMillionOverEightEngines(t *testing.T) {
 	var commands uint64
 	for _, e := range es {
 		closeOrFail(t, e)
-		commands += e.UniqueStats().Commands
+		commands += e.Stats().Uniques.Commands
 	}
 	rdb := srv.Client(t)
 	pfaddRange(t, rdb, ns+"ref", 0, members)
@@ -391,8 +391,8 @@ func TestUniqueSurvivesFaults(t *testing.T) {
 	})
 	progress := func(what string) {
 		t.Helper()
-		flushes := e.UniqueStats().Flushes
-		redistest.WaitFor(t, what, func() bool { return e.UniqueStats().Flushes > flushes+2 })
+		flushes := e.Stats().Uniques.Flushes
+		redistest.WaitFor(t, what, func() bool { return e.Stats().Uniques.Flushes > flushes+2 })
 	}
 	progress("flushes before the faults")
 	for range 3 {
@@ -419,7 +419,7 @@ func TestUniqueSurvivesFaults(t *testing.T) {
 	for i := range us {
 		sameHLL(t, check, fmt.Sprint(ns, "uv:", i), ns+"ref")
 	}
-	s := e.UniqueStats()
+	s := e.Stats().Uniques
 	t.Logf("%d members in each of 3 counts; %d errors reported, %d writes failed and were resent, %d commands in all",
 		n, errs.Load(), s.Failures, s.Commands)
 	if errs.Load() == 0 {
@@ -454,7 +454,7 @@ func TestUniqueCountReadsOwnWrites(t *testing.T) {
 					t.Fatalf("after %d members: Count = %d; want %d", i+1, got, want)
 				}
 			}
-			s := e.UniqueStats()
+			s := e.Stats().Uniques
 			t.Logf("%d reads, %d from a value already read, %d GETs, %d flushes", s.Reads, s.ReadCacheHits, s.ReadRoundTrips, s.Flushes)
 		})
 	}

@@ -348,8 +348,8 @@ type UniqueStats struct {
 	ReadRoundTrips uint64 // GETs sent for Count (shared by concurrent readers)
 }
 
-// UniqueStats returns a snapshot of e's unique counts' counters.
-func (e *Engine) UniqueStats() UniqueStats {
+// uniqueStats returns a snapshot of the unique counts' figures, for Stats.
+func (e *Engine) uniqueStats() UniqueStats {
 	w := &e.uniques
 	w.mu.Lock()
 	n := len(w.all)

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -110,17 +109,6 @@ func waitMaster(t testing.TB, c *redis.Client) {
 		}
 		return err
 	})
-}
-
-// isRetryable reports whether err from an administrative command means
-// "not now" (the server is busy, loading or mid-failover) rather than misuse.
-func isRetryable(err error) bool {
-	for _, p := range []string{"INPROG", "NOGOODSLAVE", "LOADING", "ERR Master is down", "ERR Manual failover"} {
-		if strings.HasPrefix(err.Error(), p) {
-			return true
-		}
-	}
-	return false
 }
 
 // logOnFailure logs the end of each server's log if t has failed by the
