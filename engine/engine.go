@@ -173,7 +173,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 	if e.state.Load() != open {
 		return ErrClosed
 	}
-	return errors.Join(e.flusher.Flush(ctx), e.FlushUniques(ctx))
+	return errors.Join(e.flusher.Flush(ctx), e.flushUniquesNow(ctx))
 }
 
 // Close stops accepting Adds and flushes

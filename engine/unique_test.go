@@ -113,8 +113,8 @@ func TestUniqueMatchesPFADD(t *testing.T) {
 				u.Add(visitor(i))
 				u.AddBytes([]byte(visitor(i / 2))) // again: changes nothing
 			}
-			if err := e.FlushUniques(ctx); err != nil {
-				t.Fatalf("FlushUniques: %v", err)
+			if err := e.Flush(ctx); err != nil {
+				t.Fatalf("Flush: %v", err)
 			}
 		}
 		ref := ns + fmt.Sprint("ref:", n)
@@ -199,15 +199,15 @@ func TestUniqueWaitsForReplica(t *testing.T) {
 	add(0, 1000)
 	// A replica slow to acknowledge (a busy machine) leaves the registers
 	// to the next flush, as any unacknowledged write.
-	redistest.WaitFor(t, "a replicated flush", func() bool { return e.FlushUniques(ctx) == nil })
+	redistest.WaitFor(t, "a replicated flush", func() bool { return e.Flush(ctx) == nil })
 	link.Blackhole(true)
 	add(1000, 2000)
-	if err := e.FlushUniques(ctx); !errors.Is(err, flush.ErrNotReplicated) {
-		t.Fatalf("FlushUniques with the replica silent = %v; want ErrNotReplicated", err)
+	if err := e.Flush(ctx); !errors.Is(err, flush.ErrNotReplicated) {
+		t.Fatalf("Flush with the replica silent = %v; want ErrNotReplicated", err)
 	}
 	link.Blackhole(false)
 	redistest.WaitFor(t, "replica online again", online)
-	redistest.WaitFor(t, "a replicated flush", func() bool { return e.FlushUniques(ctx) == nil })
+	redistest.WaitFor(t, "a replicated flush", func() bool { return e.Flush(ctx) == nil })
 	b, err := replica.Client(t).Get(ctx, e.Key("uv")).Bytes()
 	if err != nil {
 		t.Fatal(err)
@@ -332,8 +332,8 @@ func TestUniqueCommandsPerFlushIndependentOfMembers(t *testing.T) {
 				next++
 			}
 		}
-		if err := e.FlushUniques(ctx); err != nil {
-			t.Fatalf("FlushUniques: %v", err)
+		if err := e.Flush(ctx); err != nil {
+			t.Fatalf("Flush: %v", err)
 		}
 		stats := commandStats(t, rdb)
 		calls := map[string]int64{}
@@ -474,7 +474,7 @@ func TestUniqueSeesOtherProcesses(t *testing.T) {
 	if n, err := r.Count(ctx); n != 0 || err != nil {
 		t.Errorf("Count before the writer flushed = %d, %v; want 0", n, err)
 	}
-	if err := writer.FlushUniques(ctx); err != nil {
+	if err := writer.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	r.Add(visitor(5000))
@@ -513,18 +513,18 @@ func TestUniqueBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 		bad.Add("member")
-		err := e.FlushUniques(ctx)
+		err := e.Flush(ctx)
 		var ke *engine.UniqueKeyError
 		if !errors.As(err, &ke) || ke.Name != "taken" || !errors.Is(err, flush.ErrWrongType) {
-			t.Errorf("FlushUniques into a key held by something else = %v; want a *UniqueKeyError wrapping ErrWrongType", err)
+			t.Errorf("Flush into a key held by something else = %v; want a *UniqueKeyError wrapping ErrWrongType", err)
 		}
 		if _, err := bad.Count(ctx); !errors.Is(err, flush.ErrWrongType) {
 			t.Errorf("Count = %v; want ErrWrongType", err)
 		}
 	}
 	rdb.Del(ctx, e.Key("taken"))
-	if err := e.FlushUniques(ctx); err != nil {
-		t.Fatalf("FlushUniques once the key is free: %v", err)
+	if err := e.Flush(ctx); err != nil {
+		t.Fatalf("Flush once the key is free: %v", err)
 	}
 	rdb.PFAdd(ctx, ns+"ref", "member")
 	sameHLL(t, rdb, e.Key("taken"), ns+"ref")
@@ -552,8 +552,8 @@ func TestUniqueBadInput(t *testing.T) {
 	if _, err := bad.Count(ctx); !errors.Is(err, engine.ErrClosed) {
 		t.Errorf("Count after Close = %v; want ErrClosed", err)
 	}
-	if err := e.FlushUniques(ctx); !errors.Is(err, engine.ErrClosed) {
-		t.Errorf("FlushUniques after Close = %v; want ErrClosed", err)
+	if err := e.Flush(ctx); !errors.Is(err, engine.ErrClosed) {
+		t.Errorf("Flush after Close = %v; want ErrClosed", err)
 	}
 }
 
@@ -595,7 +595,7 @@ func TestUniqueSmallCountsStaySmall(t *testing.T) {
 		}
 	}
 	pending := heapInUse()
-	if err := e.FlushUniques(context.Background()); err != nil {
+	if err := e.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	runtime.GC()

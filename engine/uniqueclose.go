@@ -10,7 +10,7 @@ import (
 // UniqueKeyError reports a unique count whose key Redis refused: it holds
 // something other than a HyperLogLog. Its registers are kept and sent
 // again after a backoff that doubles with every refusal, up to
-// Options.MaxKeyBackoff (FlushUniques and Close send them at once); other
+// Options.MaxKeyBackoff (Flush and Close send them at once); other
 // counts are not affected.
 type UniqueKeyError struct {
 	Name     string

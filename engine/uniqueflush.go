@@ -127,15 +127,12 @@ func (e *Engine) runUniques(ctx context.Context) {
 	}
 }
 
-// FlushUniques writes the registers of every unique count that rose
-// before the call, and waits for Redis. It returns nil only when all of
-// them are in Redis; otherwise the first failure, joined with a
-// *UniqueKeyError for each count Redis refused. What was not written is
+// flushUniquesNow writes the registers of every unique count that rose
+// before the call, for Flush, and waits for Redis. It returns nil only
+// when all of them are in Redis; otherwise the first failure, joined with
+// a *UniqueKeyError for each count Redis refused. What was not written is
 // kept and sent again.
-func (e *Engine) FlushUniques(ctx context.Context) error {
-	if e.state.Load() != open {
-		return ErrClosed
-	}
+func (e *Engine) flushUniquesNow(ctx context.Context) error {
 	refused, failed := e.flushUniques(ctx, true)
 	return errors.Join(append(refused, failed)...)
 }
