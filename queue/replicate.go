@@ -56,10 +56,10 @@ func (q *Queue) pipeline(ctx context.Context) (redis.Pipeliner, error) {
 // replicas that acknowledged. The script's own errors are in its reply.
 func (q *Queue) runWait(ctx context.Context, want int, s *redis.Script, keys []string, args ...any) (*redis.Cmd, int, error) {
 	cmd, acked, _, err := script.RunWait(ctx, q.rdb, q.keys.Ready, want, q.opts.ReplicaTimeout, s, keys, args...)
-	if err != nil {
+	switch {
+	case err != nil:
 		q.reloadOnError(err)
-	}
-	if cmd != nil && cmd.Err() != nil {
+	case cmd.Err() != nil:
 		q.reloadOnError(cmd.Err()) // it ignores the script's own replies
 	}
 	return cmd, acked, err
