@@ -57,7 +57,9 @@ func TestCounterTTL(t *testing.T) {
 			ns := redistest.Prefix(t)
 			ctx := context.Background()
 			e := newEngine(t, rdb, engine.Options{Namespace: ns, Delivery: mode, FlushInterval: 1 << 62, KeyTTL: time.Hour})
-			day, err := e.CounterWith("day", engine.CounterOptions{TTL: 1500 * time.Millisecond})
+			// Long enough that a starved test still reads it before it
+			// expires; short enough to wait out.
+			day, err := e.CounterWith("day", engine.CounterOptions{TTL: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -72,7 +74,7 @@ func TestCounterTTL(t *testing.T) {
 				name     string
 				min, max time.Duration
 			}{
-				{"day", time.Millisecond, 1500 * time.Millisecond},
+				{"day", time.Millisecond, 5 * time.Second},
 				{"all", 59 * time.Minute, time.Hour},
 				{"forever", -1, -1}, // PTTL -1: the key has no expiry
 			} {
