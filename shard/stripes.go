@@ -4,7 +4,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
-	"unsafe"
+
+	"github.com/abacus-go/abacus/internal/stripe"
 )
 
 // cacheLine is the size stripes are padded to so that two stripes never
@@ -21,7 +22,7 @@ type cell struct {
 // when contention persists, keeping the one it replaced on prev because
 // late Adds may still land there. mask = len(cells)-1.
 //
-// A goroutine's stripe is a multiplicative hash of probe ^ salt. Goroutine
+// A goroutine's stripe is a multiplicative hash of stripe.Probe() ^ salt. Goroutine
 // stacks are reused, so without the salt two goroutines whose probes
 // collide would collide on every run; a CAS failure at full size re-draws
 // the salt, reshuffling goroutines over stripes until the busy ones stop
@@ -41,16 +42,13 @@ func newStripes(n int) *stripes {
 	return s
 }
 
-// cell returns the calling goroutine's cell. Fibonacci hashing spreads
-// neighbouring stacks over the whole table; the top bits are the
-// well-mixed ones.
+// cell returns the calling goroutine's cell.
 func (s *stripes) cell() *cell {
-	return &s.cells[((probe()^s.salt.Load())*golden>>32)&s.mask]
+	return &s.cells[stripe.Index(s.salt.Load(), s.mask)]
 }
 
-// golden is 2^64 divided by the golden ratio. Multiplying by it is
-// Fibonacci hashing: it spreads neighbouring inputs over the top bits.
-const golden = 0x9E3779B97F4A7C15
+// golden is Fibonacci hashing's multiplier (see stripe.Golden).
+const golden = stripe.Golden
 
 // sum reads every cell of s and its predecessors; concurrent Adds may or
 // may not be included.
@@ -89,16 +87,4 @@ func ceilPow2(n int) int {
 		p <<= 1
 	}
 	return p
-}
-
-// probe returns a per-goroutine value used to pick a stripe: the address
-// of a local variable, in units of 2 KiB. Goroutine stacks are disjoint and
-// at least 2 KiB apart, so distinct goroutines get distinct, stable values
-// without goroutine-local storage. The address is only hashed, never
-// dereferenced.
-//
-//go:nosplit
-func probe() uint64 {
-	var x byte
-	return uint64(uintptr(unsafe.Pointer(&x))) >> 11
 }

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/abacus-go/abacus/internal/stripe"
 )
 
 // tableShards is the number of independently locked insert domains.
@@ -255,7 +257,7 @@ func put(slots []slot, h uint64, c *Counter) {
 
 // push adds c to the calling goroutine's dirty list.
 func (t *Table) push(c *Counter) {
-	l := &t.dirty[probe()*golden>>(64-dirtyListBits)]
+	l := &t.dirty[stripe.Probe()*golden>>(64-dirtyListBits)]
 	for {
 		head := l.head.Load()
 		c.next.Store(head)
