@@ -3,6 +3,7 @@ package serial
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,9 +37,11 @@ type block struct {
 // Create it with New; the zero value is not usable. It is safe for
 // concurrent use.
 type Allocator struct {
-	_   [64]byte // keep cur, read on every Next, off other written lines
-	cur atomic.Pointer[block]
-	_   [56]byte
+	_     [64]byte // keep cur and lanes, read on every Next, off other written lines
+	cur   atomic.Pointer[block]
+	lanes []lane // Options.Unordered's lanes, nil otherwise; see lanes.go
+	salt  uint64 // spreads goroutines over lanes
+	_     [24]byte
 
 	rdb    redis.UniversalClient
 	key    string
@@ -100,6 +103,9 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 	}
 	a := &Allocator{rdb: rdb, key: key, opts: o, policy: replicas.New(o.Replicas), size: o.MinBlock, now: time.Now}
 	a.cur.Store(&block{})
+	if o.Unordered {
+		a.lanes, a.salt = newLanes(), rand.Uint64()
+	}
 	return a, nil
 }
 
@@ -115,6 +121,9 @@ func (a *Allocator) Key() string { return a.key }
 // the fetch it waited for (*ReplicationError, ErrNotInteger, ErrOverflow,
 // a Redis error).
 func (a *Allocator) Next(ctx context.Context) (int64, error) {
+	if a.lanes != nil {
+		return a.nextUnordered(ctx)
+	}
 	b := a.cur.Load()
 	if off := b.used.Add(1); off <= b.size {
 		if off == b.trigger {
@@ -122,7 +131,7 @@ func (a *Allocator) Next(ctx context.Context) (int64, error) {
 		}
 		return b.base + off, nil
 	}
-	return a.nextSlow(ctx)
+	return a.nextSlow(ctx, nil)
 }
 
 // NextN returns n IDs, increasing. They come from as many blocks as needed
@@ -150,7 +159,7 @@ func (a *Allocator) NextN(ctx context.Context, n int) ([]int64, error) {
 			}
 			continue
 		}
-		id, err := a.nextSlow(ctx)
+		id, err := a.nextSlow(ctx, nil)
 		if err != nil {
 			return ids, err
 		}
@@ -159,9 +168,10 @@ func (a *Allocator) NextN(ctx context.Context, n int) ([]int64, error) {
 	return ids, nil
 }
 
-// nextSlow runs when the block a caller saw is used up: it installs the
-// prefetched block, or starts (or joins) a fetch and waits for it.
-func (a *Allocator) nextSlow(ctx context.Context) (int64, error) {
+// nextSlow runs when the block (or, for Unordered, the lane l's chunk) a
+// caller saw is used up: it claims an ID from the current block, installs
+// the prefetched block, or starts (or joins) a fetch and waits for it.
+func (a *Allocator) nextSlow(ctx context.Context, l *lane) (int64, error) {
 	waited := false
 	for {
 		a.mu.Lock()
@@ -171,12 +181,9 @@ func (a *Allocator) nextSlow(ctx context.Context) (int64, error) {
 			return 0, err
 		}
 		b := a.cur.Load()
-		if off := b.used.Add(1); off <= b.size { // another caller installed a block
+		if id, ok := a.claimLocked(b, l); ok { // another caller installed a block, or it has IDs left
 			a.mu.Unlock()
-			if off == b.trigger {
-				a.prefetch(b)
-			}
-			return b.base + off, nil
+			return id, nil
 		}
 		if len(a.ready) > 0 {
 			a.installLocked()
@@ -216,11 +223,33 @@ func (a *Allocator) nextSlow(ctx context.Context) (int64, error) {
 func (a *Allocator) prefetch(b *block) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.prefetchLocked(b)
+}
+
+func (a *Allocator) prefetchLocked(b *block) {
 	if a.err != nil || a.cur.Load() != b {
 		return
 	}
 	a.resizeLocked()
 	a.fetchAheadLocked()
+}
+
+// claimLocked takes the next ID of the current block b for nextSlow: for
+// Next, one; for a lane l, a chunk that becomes the lane's, whose first ID
+// it returns. Claiming under a.mu orders it against dropLocked, so no chunk
+// is installed after a drop. It reports false when b is used up.
+func (a *Allocator) claimLocked(b *block, l *lane) (int64, bool) {
+	if l != nil {
+		return a.refillLocked(b, l)
+	}
+	off := b.used.Add(1)
+	if off > b.size {
+		return 0, false
+	}
+	if off == b.trigger {
+		a.prefetchLocked(b)
+	}
+	return b.base + off, true
 }
 
 // resizeLocked measures the rate at which IDs were issued since the last
@@ -321,6 +350,7 @@ func (a *Allocator) dropLocked() {
 	used := old.used.Swap(poisoned)
 	a.retired += min(used, old.size)
 	a.cur.Store(&block{})
+	a.dropLanesLocked()
 	a.ready, a.readyIDs = nil, 0
 	a.stopRetryLocked()
 }

@@ -14,6 +14,12 @@
 // one fetch per Allocator is in flight; a failed one is retried in the
 // background, with backoff, while IDs remain.
 //
+// That atomic add is on one cache line that every core taking IDs writes,
+// so under heavy contention the line's trips between cores, not the
+// allocator, set the pace. Options.Unordered removes them: each goroutine
+// takes IDs from a chunk of the block held by its own lane, at the price
+// of order across goroutines (see the guarantees).
+//
 // # Replicas
 //
 // Redis replication is asynchronous: a block a master granted can vanish
@@ -50,6 +56,8 @@
 //   - Within one Allocator, IDs are strictly increasing in the order in which
 //     Next and NextN return them (as linearized by an atomic counter; two
 //     goroutines may of course observe their results in either order).
+//     With Options.Unordered, only within each lane: a goroutine's
+//     successive IDs increase while it keeps its lane (and its stack).
 //   - IDs are at least 1.
 //   - The number of Redis round trips equals the number of blocks fetched
 //     plus failed fetches (Stats reports both), plus in auto mode an INFO

@@ -27,6 +27,16 @@ const maxReserveBlocks = 64
 // New applies defaults to a copy and returns an *InvalidError for an invalid
 // field.
 type Options struct {
+	// Unordered trades the order of IDs within the Allocator for speed
+	// under contention: Next hands IDs out of per-goroutine lanes, each
+	// holding a chunk of up to 4096 IDs of the current block, instead of
+	// from the block itself, so goroutines running at once rarely touch
+	// the same cache line. IDs stay unique (across Allocators and
+	// processes too), at least 1, and increasing within each lane, but
+	// not in the order Next returns them across goroutines; the chunks in
+	// hand when a process exits are lost with its block. NextN is
+	// unaffected. Default false: strictly increasing.
+	Unordered bool
 	// MinBlock is the smallest block leased with one INCRBY, and the size of
 	// the first one. Default 100. Set MinBlock == MaxBlock for a fixed size.
 	MinBlock int64

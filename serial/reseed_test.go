@@ -96,76 +96,94 @@ func TestRegressionAfterRestartWithoutPersistence(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := redistest.Start(t, redistest.Options{}) // no persistence
-			rdb := srv.Client(t)
-			ctx := context.Background()
-			key := redistest.Prefix(t) + "orders"
-			a := newAllocator(t, rdb, key, Options{MinBlock: 100, MaxBlock: 100})
-
-			var issued []int64
-			take := func(n int) error {
-				for i := 0; i < n; i++ {
-					id, err := a.Next(ctx)
-					if err != nil {
-						return err
-					}
-					issued = append(issued, id)
-				}
-				return nil
+		for _, unordered := range []bool{false, true} {
+			name := tt.name
+			if unordered {
+				name += ", Unordered"
 			}
-			if err := take(250); err != nil {
-				t.Fatalf("Next before restart: %v", err)
-			}
-			quiesce(t, a) // the block (300, 400] is prefetched
-			srv.Kill()
-			srv.Restart()
-
-			// The allocator holds (200, 300] and (300, 400]; fetching the
-			// next one from the emptied Redis yields (0, 100].
-			var err error
-			for i := 0; i < 1000 && err == nil; i++ {
-				err = take(1)
-			}
-			var rerr *RegressionError
-			if !errors.Is(err, ErrRegression) || !errors.As(err, &rerr) {
-				t.Fatalf("Next after restart error = %v; want a *RegressionError", err)
-			}
-			if rerr.End != 100 || rerr.Size != 100 || rerr.HighWater != 400 || rerr.Key != key {
-				t.Errorf("RegressionError = %+v; want End 100, Size 100, HighWater 400", rerr)
-			}
-			maxIssued := slices.Max(issued)
-			if maxIssued > rerr.HighWater {
-				t.Fatalf("issued %d above HighWater %d", maxIssued, rerr.HighWater)
-			}
-			// Sticky: no more IDs, not even the rest of the block it holds.
-			for i := 0; i < 3; i++ {
-				if id, err := a.Next(ctx); !errors.Is(err, ErrRegression) {
-					t.Fatalf("Next after regression = %d, %v; want ErrRegression again", id, err)
-				}
-			}
-			if ids, err := a.NextN(ctx, 5); !errors.Is(err, ErrRegression) || len(ids) != 0 {
-				t.Fatalf("NextN after regression = %v, %v; want none, ErrRegression", ids, err)
-			}
-			if st := a.Stats(); st.Regressions != 1 || st.Issued != int64(len(issued)) {
-				t.Errorf("Stats() = %+v; want 1 regression, Issued %d", st, len(issued))
-			}
-
-			if err := tt.recover(ctx, a, srv, rerr); err != nil {
-				t.Fatalf("recovery: %v", err)
-			}
-			before := len(issued)
-			if err := take(1000); err != nil {
-				t.Fatalf("Next after recovery: %v", err)
-			}
-			if first := issued[before]; first <= maxIssued {
-				t.Errorf("first ID after recovery = %d; want above %d", first, maxIssued)
-			}
-			assertUniqueIncreasing(t, issued)
-			t.Logf("issued %d IDs; regression at HighWater %d (max issued %d); resumed at %d",
-				len(issued), rerr.HighWater, maxIssued, issued[before])
-		})
+			t.Run(name, func(t *testing.T) {
+				testRegression(t, unordered, tt.recover)
+			})
+		}
 	}
+}
+
+// testRegression is TestRegressionAfterRestartWithoutPersistence for one
+// recovery; with unordered, the chunks the lanes hold must stop issuing
+// with the block.
+func testRegression(t *testing.T, unordered bool, recovery func(ctx context.Context, a *Allocator, srv *redistest.Server, rerr *RegressionError) error) {
+	srv := redistest.Start(t, redistest.Options{}) // no persistence
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	key := redistest.Prefix(t) + "orders"
+	a := newAllocator(t, rdb, key, Options{MinBlock: 100, MaxBlock: 100, Unordered: unordered})
+
+	var issued []int64
+	take := func(n int) error {
+		for i := 0; i < n; i++ {
+			id, err := a.Next(ctx)
+			if err != nil {
+				return err
+			}
+			issued = append(issued, id)
+		}
+		return nil
+	}
+	if err := take(250); err != nil {
+		t.Fatalf("Next before restart: %v", err)
+	}
+	quiesce(t, a) // the block (300, 400] is prefetched
+	srv.Kill()
+	srv.Restart()
+
+	// The allocator holds (200, 300] and (300, 400]; fetching the
+	// next one from the emptied Redis yields (0, 100].
+	var err error
+	for i := 0; i < 1000 && err == nil; i++ {
+		err = take(1)
+	}
+	var rerr *RegressionError
+	if !errors.Is(err, ErrRegression) || !errors.As(err, &rerr) {
+		t.Fatalf("Next after restart error = %v; want a *RegressionError", err)
+	}
+	if rerr.End != 100 || rerr.Size != 100 || rerr.HighWater != 400 || rerr.Key != key {
+		t.Errorf("RegressionError = %+v; want End 100, Size 100, HighWater 400", rerr)
+	}
+	maxIssued := slices.Max(issued)
+	if maxIssued > rerr.HighWater {
+		t.Fatalf("issued %d above HighWater %d", maxIssued, rerr.HighWater)
+	}
+	// Sticky: no more IDs, not even the rest of the block it holds.
+	for i := 0; i < 3; i++ {
+		if id, err := a.Next(ctx); !errors.Is(err, ErrRegression) {
+			t.Fatalf("Next after regression = %d, %v; want ErrRegression again", id, err)
+		}
+	}
+	if ids, err := a.NextN(ctx, 5); !errors.Is(err, ErrRegression) || len(ids) != 0 {
+		t.Fatalf("NextN after regression = %v, %v; want none, ErrRegression", ids, err)
+	}
+	// Unordered counts as issued the IDs its lanes claimed.
+	if st := a.Stats(); st.Regressions != 1 || st.Issued != int64(len(issued)) && !unordered {
+		t.Errorf("Stats() = %+v; want 1 regression, Issued %d", st, len(issued))
+	}
+
+	if err := recovery(ctx, a, srv, rerr); err != nil {
+		t.Fatalf("recovery: %v", err)
+	}
+	before := len(issued)
+	if err := take(1000); err != nil {
+		t.Fatalf("Next after recovery: %v", err)
+	}
+	if first := issued[before]; first <= maxIssued {
+		t.Errorf("first ID after recovery = %d; want above %d", first, maxIssued)
+	}
+	if unordered {
+		assertUnique(t, issued)
+	} else {
+		assertUniqueIncreasing(t, issued)
+	}
+	t.Logf("issued %d IDs; regression at HighWater %d (max issued %d); resumed at %d",
+		len(issued), rerr.HighWater, maxIssued, issued[before])
 }
 
 func assertUniqueIncreasing(t *testing.T, ids []int64) {

@@ -16,10 +16,12 @@ import (
 // CPU-bound, the load under which prefetch is hardest: the goroutine that
 // fetches the next block, readied by the network poller when Redis answers,
 // queues behind the callers for a P. Each compares an Allocator with default
-// Options to the same goroutines adding to one shared atomic.Int64, the
-// ceiling of any allocator whose IDs increase within a process. Run the two
-// side by side, in interleaved runs, long enough for the timed part to span
-// several blocks (a saturated allocator's lasts seconds):
+// Options (and BenchmarkNextSaturated one with Unordered too) to the same
+// goroutines adding to one shared atomic.Int64, the ceiling of any
+// allocator whose IDs increase within a process, which Unordered's do not
+// across goroutines. Run them side by side, in interleaved runs, long
+// enough for the timed part to span several blocks (a saturated
+// allocator's lasts seconds):
 //
 //	go test -c -o serial.test ./serial/
 //	for i in 1 2 3 4 5 6; do ./serial.test -test.run '^$' -test.bench 'Saturated' -test.benchtime 20s; done
@@ -69,17 +71,23 @@ func BenchmarkNextSaturated(b *testing.B) {
 		})
 		reportRate(b, cpu)
 	})
-	a := saturatedAllocator(b)
-	b.Run("serial", func(b *testing.B) {
-		saturate(b)
-		b.ReportAllocs()
-		before, cpu := a.Stats(), cpuTime()
-		b.ResetTimer()
-		takeParallel(b, a)
-		b.StopTimer()
-		reportRate(b, cpu)
-		reportFetches(b, before, a.Stats())
-	})
+	for _, unordered := range []bool{false, true} {
+		name := "serial"
+		if unordered {
+			name = "serial-unordered"
+		}
+		a := saturatedAllocator(b, serial.Options{Unordered: unordered})
+		b.Run(name, func(b *testing.B) {
+			saturate(b)
+			b.ReportAllocs()
+			before, cpu := a.Stats(), cpuTime()
+			b.ResetTimer()
+			takeParallel(b, a)
+			b.StopTimer()
+			reportRate(b, cpu)
+			reportFetches(b, before, a.Stats())
+		})
+	}
 }
 
 // BenchmarkNextSaturatedLatency times calls of the same load and reports
@@ -90,7 +98,7 @@ func BenchmarkNextSaturatedLatency(b *testing.B) {
 	b.Run("atomic", func(b *testing.B) {
 		timeEach(b, func() error { c.n.Add(1); return nil })
 	})
-	a := saturatedAllocator(b)
+	a := saturatedAllocator(b, serial.Options{})
 	ctx := context.Background()
 	b.Run("serial", func(b *testing.B) {
 		before := a.Stats()
@@ -143,12 +151,12 @@ func timeEach(b *testing.B, call func() error) {
 	b.ReportMetric(float64(all.quantile(0.999)), "p999-ns")
 }
 
-// saturatedAllocator returns an Allocator with default Options on a fresh
-// key, after warmUp of saturated load.
-func saturatedAllocator(b *testing.B) *serial.Allocator {
+// saturatedAllocator returns an Allocator with opts on a fresh key, after
+// warmUp of saturated load.
+func saturatedAllocator(b *testing.B, opts serial.Options) *serial.Allocator {
 	b.Helper()
 	rdb := redistest.Client(b)
-	a, err := serial.New(rdb, redistest.Prefix(b)+"saturated", serial.Options{})
+	a, err := serial.New(rdb, redistest.Prefix(b)+"saturated", opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,7 +4,9 @@ import "time"
 
 // Stats is a snapshot of an Allocator's activity since New.
 type Stats struct {
-	// Issued counts IDs handed out by Next and NextN.
+	// Issued counts IDs handed out by Next and NextN; with
+	// Options.Unordered, those handed to lanes, some of which Next has not
+	// returned yet.
 	Issued int64
 	// Blocks counts blocks accepted from Redis.
 	Blocks int64
