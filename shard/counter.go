@@ -79,22 +79,25 @@ const yieldBits = 14
 // the add to n left. A value changed since means another core wrote the
 // cell in between (see contended).
 //
-// It also yields the processor on one add in 2^yieldBits. Goroutines that
-// do nothing but Add never block, so Go's scheduler rotates them only by
-// preemption (10 ms slices), and a goroutine woken by the network — the
+// It also yields the processor on about one add in 2^yieldBits. Goroutines
+// that do nothing but Add never block, so Go's scheduler rotates them only
+// by preemption (10 ms slices), and a goroutine woken by the network — the
 // flusher reading Redis' reply — waits in the global run queue, which a
 // processor checks only every 61 scheduling rounds: with 64 such
 // goroutines on 2 cores, each network wait of a flush took about a
 // second. A yield every ~16k adds (microseconds) makes those rounds come
 // ~100× faster, at a cost too small to measure; Adds that block
-// elsewhere (request handlers) are unaffected either way.
-//
+// elsewhere (request handlers) are unaffected either way. The yield is
+// drawn at random, not from v as the sample is: a cell starts from zero
+// after every drain, and the first value that a hash of v picks at this
+// rate is in the thousands, which few of thousands of counters added to by
+// name reach between two flushes, so their adders would hardly ever yield.
 //go:noinline
 func (c *Counter) sample(s *stripes, n *atomic.Int64, v int64) {
 	if n.Load() != v {
 		c.contended(s)
 	}
-	if uint64(v)*golden>>(64-yieldBits) == 0 {
+	if rand.Uint64()>>(64-(yieldBits-sampleBits)) == 0 {
 		runtime.Gosched()
 	}
 }
