@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -13,29 +15,36 @@ import (
 )
 
 // resetScript zeroes a counter once per reset token. KEYS[1] is the
-// counter, KEYS[2] its reset marker (in the same slot); ARGV[1] the token,
-// ARGV[2] how long the marker is kept, in ms. It returns 1 when it reset
-// the counter, 0 when this token already had (a retried call).
+// counter, KEYS[2] the token's marker (in the same slot); ARGV[1] is how
+// long the marker is kept, in ms. It returns 1 when it reset the counter,
+// 0 when this token already had (a resent call). A marker per token,
+// rather than one per counter holding the last token, keeps a resent call
+// a no-op even when another reset ran in between.
 var resetScript = redis.NewScript(`
-if redis.call('GET', KEYS[2]) == ARGV[1] then return 0 end
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 return 1
 `)
 
-// resetMarkerTTLMillis is how long a reset's marker stays in Redis: far longer
-// than any retry of the call that set it.
-const resetMarkerTTLMillis = 24 * 60 * 60 * 1000
+// resetMarkerTTL is how long a reset's marker stays in Redis: far longer
+// than a Reset call keeps resending it, yet short enough that counters
+// reset every second leave only thousands of markers.
+const resetMarkerTTL = time.Hour
 
 // Reset zeroes the counter named name in Redis: everything that reached
 // Redis before the reset is gone, and everything that reaches it after
 // counts. This process first writes what it holds for the name (so its
 // own earlier Adds are among what the reset removes), then resets; the
 // deltas other processes added before the reset but write after it count
-// after it, as do Adds that race with Reset in any process. A reset is
-// applied once per call, however often go-redis retries it; a second call
-// is a second reset. On failure nothing is reset, or the reset happened
-// and its reply was lost: calling Reset again is safe either way.
+// after it, as do Adds that race with Reset in any process.
+//
+// A call resets once, however often its command is resent: when a reply
+// is lost (a cut connection, a timeout) Reset sends the same reset again,
+// under a token of its own that Redis remembers for an hour, until Redis
+// answers or ctx ends, and go-redis' own retries are harmless the same way.
+// So a nil error means the counter was reset once; an error means it was
+// reset once or not at all (ctx ended, or Redis refused), and a second
+// call is a second reset.
 func (e *Engine) Reset(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
@@ -48,9 +57,7 @@ func (e *Engine) Reset(ctx context.Context, name string) error {
 	}
 	var b [16]byte
 	rand.Read(b[:])
-	key := e.Key(name)
-	cmd, _ := script.Run(ctx, e.rdb, resetScript, []string{key, e.resetMarker(key, name)}, hex.EncodeToString(b[:]), resetMarkerTTLMillis)
-	if err := cmd.Err(); err != nil {
+	if err := e.reset(ctx, name, hex.EncodeToString(b[:])); err != nil {
 		return fmt.Errorf("engine: reset %q: %w", name, err)
 	}
 	e.mu.Lock()
@@ -59,13 +66,34 @@ func (e *Engine) Reset(ctx context.Context, name string) error {
 	return nil
 }
 
+// reset runs resetScript for token until Redis answers it or ctx ends,
+// backing off between attempts. Redis' answer is the same whether this
+// attempt or an earlier one with token reset the counter.
+func (e *Engine) reset(ctx context.Context, name, token string) error {
+	key := e.Key(name)
+	keys := []string{key, e.resetMarker(key, name, token)}
+	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		cmd, _ := script.Run(ctx, e.rdb, resetScript, keys, resetMarkerTTL.Milliseconds())
+		err := cmd.Err()
+		var reply redis.Error
+		if err == nil || errors.As(err, &reply) {
+			return err // Redis answered: done, or refused (nothing reset)
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(backoff):
+		}
+	}
+}
+
 // Reset zeroes the counter; see Engine.Reset.
 func (c *Counter) Reset(ctx context.Context) error { return c.e.Reset(ctx, c.c.Name()) }
 
-// resetMarker names the key that records the last reset token of the
-// counter named name: in the counter key's hash slot (its hash tag is the
-// slot's, as for the unique counts' scratch keys), so that the reset is
-// one script on Redis Cluster too.
-func (e *Engine) resetMarker(key, name string) string {
-	return "{" + slotTags()[flush.Slot(key)] + "}" + e.opts.Namespace + "reset:" + name
+// resetMarker names the key that records a reset token of the counter
+// named name: in the counter key's hash slot (its hash tag is the slot's,
+// as for the unique counts' scratch keys), so that the reset is one script
+// on Redis Cluster too.
+func (e *Engine) resetMarker(key, name, token string) string {
+	return "{" + slotTags()[flush.Slot(key)] + "}" + e.opts.Namespace + "reset:" + name + ":" + token
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/engine"
+	"github.com/abacus-go/abacus/internal/faultproxy"
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
@@ -76,4 +77,57 @@ func TestResetWhileOthersAdd(t *testing.T) {
 			got, total-afterReset, total)
 	}
 	t.Logf("others added %d, %d of them after Reset returned; Redis holds %d", total, total-afterReset, got)
+}
+
+// TestResetResentAfterLostReplyResetsOnce: the reset script's reply is
+// held past the client's read timeout, so Reset sends the same reset
+// again; meanwhile another process writes to the counter. The resend must
+// find its token's marker and leave that write alone: one call, one reset.
+func TestResetResentAfterLostReplyResetsOnce(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := faultproxy.New(t, srv.Addr)
+	// No go-redis retries: Reset's own resend is what is tested. The read
+	// timeout is long, so that the test sees the first run's effect and
+	// closes the way to Redis before the resend leaves, busy machine or not.
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ReadTimeout: 3 * time.Second, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	ns := redistest.Prefix(t)
+	// No background flush, whose replies the stall would hold too: Reset's
+	// own flush, with nothing to write, sends nothing.
+	e := newEngine(t, rdb, engine.Options{Namespace: ns, FlushInterval: time.Hour})
+	ctx := context.Background()
+	direct := srv.Client(t)
+	if err := direct.Set(ctx, ns+"c", 100, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Reset(ctx, "other"); err != nil { // Redis caches the script
+		t.Fatal(err)
+	}
+
+	proxy.StallReplies(time.Hour)
+	done := make(chan error, 1)
+	go func() { done <- e.Reset(ctx, "c") }()
+	redistest.WaitFor(t, "the reset applied in Redis", func() bool {
+		n, err := direct.Exists(ctx, ns+"c").Result()
+		return err == nil && n == 0
+	})
+	proxy.Blackhole(true) // the resend waits here, unless it left already
+	if err := direct.IncrBy(ctx, ns+"c", 7).Err(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.StallReplies(0)
+	proxy.Blackhole(false)
+	if err := <-done; err != nil {
+		t.Fatalf("Reset after a lost reply = %v; want nil (resent until Redis answered)", err)
+	}
+	if got, err := direct.Get(ctx, ns+"c").Int64(); err != nil || got != 7 {
+		t.Fatalf("counter after the reset and a write = %d, %v; want 7: the resend must not reset again", got, err)
+	}
+	markers, err := direct.Keys(ctx, "*"+ns+"reset:c:*").Result()
+	if err != nil || len(markers) != 1 {
+		t.Fatalf("reset markers = %v, %v; want one, for the call's token", markers, err)
+	}
+	if ttl := direct.PTTL(ctx, markers[0]).Val(); ttl <= 0 {
+		t.Errorf("marker PTTL = %v; want it to expire", ttl)
+	}
 }
