@@ -100,25 +100,7 @@ func TestNextConcurrentAllocatorsNeverDuplicate(t *testing.T) {
 			wg.Add(1)
 			go func(slot int) {
 				defer wg.Done()
-				ids := make([]int64, 0, perG)
-				for len(ids) < perG {
-					if len(ids)%5 == 0 {
-						batch, err := a.NextN(context.Background(), 7)
-						if err != nil {
-							t.Errorf("NextN: %v", err)
-							return
-						}
-						ids = append(ids, batch...)
-						continue
-					}
-					id, err := a.Next(context.Background())
-					if err != nil {
-						t.Errorf("Next: %v", err)
-						return
-					}
-					ids = append(ids, id)
-				}
-				all[slot] = ids
+				all[slot] = takeMixed(t, a, perG, 5, 7)
 			}(i*goroutines + g)
 		}
 	}
@@ -135,6 +117,30 @@ func TestNextConcurrentAllocatorsNeverDuplicate(t *testing.T) {
 			seen[id] = slot
 		}
 	}
+}
+
+// takeMixed takes at least n IDs from a, one at a time but for a NextN of
+// batch every every-th call, and returns them in the order it got them.
+func takeMixed(t *testing.T, a *Allocator, n, every, batch int) []int64 {
+	ids := make([]int64, 0, n)
+	for len(ids) < n {
+		if len(ids)%every == 0 {
+			got, err := a.NextN(context.Background(), batch)
+			if err != nil {
+				t.Errorf("NextN: %v", err)
+				return ids
+			}
+			ids = append(ids, got...)
+			continue
+		}
+		id, err := a.Next(context.Background())
+		if err != nil {
+			t.Errorf("Next: %v", err)
+			return ids
+		}
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func TestNextHotPathDoesNotAllocate(t *testing.T) {

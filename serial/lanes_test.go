@@ -31,25 +31,7 @@ func TestUnorderedNeverDuplicates(t *testing.T) {
 			wg.Add(1)
 			go func(slot int) {
 				defer wg.Done()
-				ids := make([]int64, 0, perG)
-				for len(ids) < perG {
-					if len(ids)%7 == 0 {
-						batch, err := a.NextN(context.Background(), 3)
-						if err != nil {
-							t.Errorf("NextN: %v", err)
-							return
-						}
-						ids = append(ids, batch...)
-						continue
-					}
-					id, err := a.Next(context.Background())
-					if err != nil {
-						t.Errorf("Next: %v", err)
-						return
-					}
-					ids = append(ids, id)
-				}
-				all[slot] = ids
+				all[slot] = takeMixed(t, a, perG, 7, 3)
 			}(i*goroutines + g)
 		}
 	}
