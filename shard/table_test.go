@@ -120,7 +120,7 @@ func TestDelete(t *testing.T) {
 	}
 	fresh.Add(1)
 	var total int64
-	tab.Drain(func(c *Counter, d int64) { c.Settle(d); total += d })
+	tab.Take(func(c *Counter, d int64) { tab.Settle(c, d); total += d })
 	if total != 8 {
 		t.Fatalf("drained %d; want 8 (5+2 from the deleted counter, 1 from the new)", total)
 	}
@@ -193,7 +193,7 @@ func TestConcurrentDeleteLosesNothing(t *testing.T) {
 		}
 	}()
 	var total int64
-	drain := func() { tab.Drain(func(c *Counter, d int64) { c.Settle(d); total += d }) }
+	drain := func() { tab.Take(func(c *Counter, d int64) { tab.Settle(c, d); total += d }) }
 	drained := make(chan struct{})
 	go func() { // the flusher, draining while the writers and the deleter run
 		defer close(drained)
@@ -216,10 +216,10 @@ func TestConcurrentDeleteLosesNothing(t *testing.T) {
 	}
 }
 
-// TestFirstAddsFromManyGoroutinesAreDrainedOnce has goroutines make the
+// TestFirstAddsFromManyGoroutinesAreTakenOnce has goroutines make the
 // first Adds after a drain at the same time, pushing onto the table's dirty
 // lists together: every counter is drained once, with every Add.
-func TestFirstAddsFromManyGoroutinesAreDrainedOnce(t *testing.T) {
+func TestFirstAddsFromManyGoroutinesAreTakenOnce(t *testing.T) {
 	const names, goroutines = 1000, 16
 	tab := NewTable(0)
 	counters := make([]*Counter, names)
@@ -243,8 +243,8 @@ func TestFirstAddsFromManyGoroutinesAreDrainedOnce(t *testing.T) {
 		close(start)
 		wg.Wait()
 		drained := make(map[*Counter]int, names)
-		tab.Drain(func(c *Counter, d int64) {
-			c.Settle(d)
+		tab.Take(func(c *Counter, d int64) {
+			tab.Settle(c, d)
 			drained[c]++
 			if d != goroutines {
 				t.Errorf("round %d: %s drained %d; want %d", round, c.Name(), d, goroutines)
