@@ -166,7 +166,7 @@ func (c *consumer) take(ctx context.Context) error {
 			return err
 		}
 		if acked < want {
-			return &ReplicationError{Queue: c.q.name, Op: "take", Want: want, Acked: acked, Timeout: c.q.opts.ReplicaTimeout}
+			return c.q.notReplicated("take from", want, acked)
 		}
 	}
 	for i := 0; i+1 < len(res); i += 2 {

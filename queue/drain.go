@@ -117,7 +117,7 @@ func (d *drainer) take(ctx context.Context) ([]byte, int, error) {
 			res, err = cmd.Slice()
 		}
 		if err == nil && acked < want {
-			err = &ReplicationError{Queue: d.q.name, Op: "drain take", Want: want, Acked: acked, Timeout: d.q.opts.ReplicaTimeout}
+			err = d.q.notReplicated("drain take from", want, acked)
 		}
 		return err
 	})

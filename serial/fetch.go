@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/abacus-go/abacus/internal/incrby"
 	"github.com/abacus-go/abacus/internal/replicas"
 )
 
@@ -148,7 +148,8 @@ func (a *Allocator) incr(ctx context.Context, size int64, want int) (int64, erro
 	}
 	a.policy.Saw(int(acked))
 	if acked < int64(want) {
-		return 0, &ReplicationError{Key: a.key, End: end, Size: size, Want: want, Acked: int(acked), Timeout: a.opts.ReplicaTimeout}
+		block := fmt.Sprintf("block (%d, %d] of key %q", end-size, end, a.key)
+		return 0, replicas.NewError(ErrNotReplicated, block, want, int(acked), a.opts.ReplicaTimeout, nil)
 	}
 	return end, nil
 }
@@ -167,11 +168,10 @@ func (a *Allocator) reloadCluster(ctx context.Context) {
 func (a *Allocator) incrError(ctx context.Context, size int64, err error) error {
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		msg := rerr.Error()
-		switch {
-		case strings.Contains(msg, "overflow"):
+		switch incrby.Refused(rerr.Error()) {
+		case incrby.Overflow:
 			return fmt.Errorf("%w: key %q, INCRBY %d: %w", ErrOverflow, a.key, size, err)
-		case strings.Contains(msg, "not an integer"), strings.HasPrefix(msg, "WRONGTYPE"):
+		case incrby.NotInteger, incrby.WrongType:
 			return fmt.Errorf("%w: key %q: %w", ErrNotInteger, a.key, err)
 		}
 	}
