@@ -3,10 +3,13 @@ package queue
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"maps"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/abacus-go/abacus/internal/logtest"
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/abacus-go/abacus/lease"
 )
@@ -58,5 +61,36 @@ func TestDrainStaleOwnerFenced(t *testing.T) {
 	stale2.fence = strconv.FormatInt(old.Fence(), 10)
 	if _, _, err := stale2.take(ctx); !errors.Is(err, ErrFenced) {
 		t.Fatalf("take with old fence = %v; want ErrFenced", err)
+	}
+}
+
+// TestLoggerSeesDrainOwnerFenced: a Drain owner refused for a stale fence
+// logs it, with its fence and the step refused.
+func TestLoggerSeesDrainOwnerFenced(t *testing.T) {
+	rdb := redistest.Client(t)
+	ctx := context.Background()
+	var rec logtest.Recorder
+	q, err := New(rdb, "jobs", Options{Prefix: redistest.Prefix(t), Logger: rec.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := lease.TryAcquire(ctx, rdb, drainLease, time.Minute, q.leaseOptions(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale := q.newDrainer(old)
+	rdb.Del(ctx, old.Key())
+	cur, err := lease.TryAcquire(ctx, rdb, drainLease, time.Minute, q.leaseOptions(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Release(ctx)
+	if _, _, err := stale.take(ctx); !errors.Is(err, ErrFenced) {
+		t.Fatalf("stale take = %v; want ErrFenced", err)
+	}
+	got := rec.Find("drain owner fenced off; stopping")
+	want := map[string]string{"queue": "jobs", "fence": stale.fence, "step": "take"}
+	if len(got) != 1 || got[0].Level != slog.LevelWarn || !maps.Equal(got[0].Attrs, want) {
+		t.Fatalf("log:\n%s\nwant one Warn %q with %v", rec.Dump(), "drain owner fenced off; stopping", want)
 	}
 }

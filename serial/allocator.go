@@ -3,6 +3,7 @@ package serial
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,8 +59,11 @@ type Allocator struct {
 	counted   int64         // guarded by mu; IDs issued by then
 	lag       time.Duration // guarded by mu; longest recent fetch, decaying (see sizing.go)
 	want      int           // guarded by mu; replicas the last fetch waited for
+	waiting   bool          // guarded by mu; a fetch waited for replicas (logged once)
 	failing   int64         // guarded by mu; fetches failed since the last success
 	failure   error         // guarded by mu; the last of them, or nil
+	failedAt  time.Time     // guarded by mu; the first of them
+	discards  int64         // guarded by mu; blocks among them discarded for want of replicas
 	highWater int64         // guarded by mu; end of the highest accepted block
 	retired   int64         // guarded by mu; IDs issued from blocks no longer current
 	stats     counters      // guarded by mu
@@ -355,5 +359,12 @@ func (a *Allocator) Close(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("serial: close: %w", ctx.Err())
+	}
+}
+
+// log sends a lifecycle event to Options.Logger, if any, with the key.
+func (a *Allocator) log(level slog.Level, msg string, args ...any) {
+	if lg := a.opts.Logger; lg != nil {
+		lg.Log(context.Background(), level, msg, append([]any{"key", a.key}, args...)...)
 	}
 }
