@@ -90,11 +90,11 @@ func TestZeroDeltaIsNotReported(t *testing.T) {
 	c.Add(4)
 	c.Add(-4)
 	if got := takeAll(tab); len(got) != 0 {
-		t.Fatalf("drain of a counter summing to 0 reported %v; want nothing", got)
+		t.Fatalf("take of a counter summing to 0 reported %v; want nothing", got)
 	}
 	c.Add(1)
 	if got := takeAll(tab)["k"]; got != 1 {
-		t.Fatalf("drain after re-dirtying = %d; want 1", got)
+		t.Fatalf("take after re-dirtying = %d; want 1", got)
 	}
 }
 
@@ -115,16 +115,16 @@ func TestContentionGrowsStripesUpToCapWithoutLoss(t *testing.T) {
 		t.Fatalf("Load() = %d; want %d", got, want)
 	}
 	if got := takeAll(tab)["hot"]; got != want {
-		t.Fatalf("drained %d; want %d", got, want)
+		t.Fatalf("took %d; want %d", got, want)
 	}
 	if got := c.Load(); got != 0 {
-		t.Fatalf("Load() after drain = %d; want 0 (retired stripes drained too)", got)
+		t.Fatalf("Load() after a take = %d; want 0 (retired stripes emptied too)", got)
 	}
 }
 
 // TestConcurrentAddsAndTakesLoseNothing hammers a few counters from many
-// goroutines while a flusher drains, settles and sometimes restores: the
-// drained totals plus what is left must equal exactly what was added.
+// goroutines while a flusher takes, settles and sometimes restores: the
+// totals taken plus what is left must equal exactly what was added.
 func TestConcurrentAddsAndTakesLoseNothing(t *testing.T) {
 	const (
 		writers = 16
@@ -188,7 +188,7 @@ func TestConcurrentAddsAndTakesLoseNothing(t *testing.T) {
 			t.Errorf("key %s: flushed %d; want %d", name, flushed[name], want)
 		}
 		if c := tab.Lookup(name); c.Unflushed() != 0 {
-			t.Errorf("key %s: Unflushed() = %d after final drain; want 0", name, c.Unflushed())
+			t.Errorf("key %s: Unflushed() = %d after the final take; want 0", name, c.Unflushed())
 		}
 	}
 }

@@ -53,7 +53,7 @@ func TestSweepIdleEvictsOnlyIdleUnpinnedCleanCounters(t *testing.T) {
 		}
 	})
 	if got != 3 {
-		t.Fatalf("Add on an evicted counter drained %d; want 3", got)
+		t.Fatalf("Add on an evicted counter took %d; want 3", got)
 	}
 }
 
