@@ -15,9 +15,10 @@ import (
 var ErrNotReplicated = errors.New("flush: batch not acknowledged by the replicas wanted")
 
 // ReplicationError reports a WAIT after a pipeline of batches that fell
-// short or failed: Op names the pipeline, Want and Acked the replicas, Err
-// WAIT's own failure. It wraps ErrNotReplicated and is the same type as
-// every abacus package's ReplicationError.
+// short or failed: Op names the pipeline, Want and Acked count the
+// replicas asked for and those that acknowledged within Timeout, and Err
+// is WAIT's own failure, if it failed. It wraps ErrNotReplicated and is
+// the same type as every abacus package's ReplicationError.
 type ReplicationError = replicas.Error
 
 // ErrRegressed is wrapped by *RegressionError.

@@ -33,10 +33,11 @@ var ErrReleased = errors.New("lease: released")
 var ErrNotReplicated = errors.New("lease: not acknowledged by replicas")
 
 // ReplicationError reports an acquisition or a refresh that fewer
-// replicas than wanted acknowledged (or whose WAIT failed): Op names the
-// lease's key, Want and Acked the replicas, Err WAIT's own failure. It
-// wraps [ErrNotReplicated] and is the same type as every abacus package's
-// ReplicationError.
+// replicas than wanted acknowledged, or whose WAIT failed: Op names the
+// lease's key, Want and Acked count the replicas asked for and those that
+// acknowledged within Timeout, and Err is WAIT's own failure, if it
+// failed. It wraps [ErrNotReplicated] and is the same type as every abacus
+// package's ReplicationError.
 type ReplicationError = replicas.Error
 
 // ErrInvalid is wrapped by every [*InvalidError]: a bad name, TTL, client

@@ -35,8 +35,8 @@ var ErrPanic = errors.New("queue: handler panicked")
 var ErrNotReplicated = errors.New("queue: not acknowledged by replicas")
 
 // ReplicationError reports a write the master applied but fewer than Want
-// replicas acknowledged within Timeout, so a failover may still undo it.
-// Op names the write and the queue: `push of 3 messages to queue "jobs"`,
+// replicas acknowledged (Acked) within Timeout, so a failover may still
+// undo it. Op names the write and the queue: `push of 3 messages to queue "jobs"`,
 // `take from queue "jobs"` or `drain take from queue "jobs"`. It wraps
 // [ErrNotReplicated] and is the same type as every abacus package's
 // ReplicationError.

@@ -63,8 +63,10 @@ func (e *RegressionError) Unwrap() error { return ErrRegression }
 // ReplicationError reports that WAIT did not see enough replicas
 // acknowledge a block's INCRBY within Options.ReplicaTimeout: the master
 // has fewer replicas than wanted (a failover in progress, a replica down)
-// or they lag. The block, named in Op, was discarded, never issued; a
-// later fetch gets one above it. Next returns it only when no
-// acknowledged block is left to issue from. It wraps ErrNotReplicated and
-// is the same type as every abacus package's ReplicationError.
+// or they lag. Op names the block (`block (100, 200] of key "orders"`),
+// Want and Acked count the replicas asked for and those that acknowledged
+// within Timeout. The block was discarded, never issued; a later fetch
+// gets one above it. Next returns it only when no acknowledged block is
+// left to issue from. It wraps ErrNotReplicated and is the same type as
+// every abacus package's ReplicationError.
 type ReplicationError = replicas.Error
