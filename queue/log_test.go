@@ -19,27 +19,6 @@ import (
 	"github.com/abacus-go/abacus/queue"
 )
 
-// wantEvent checks that rec logged msg exactly once, at level, with the
-// attributes attrs (key, value pairs) and the queue's name, and returns it.
-func wantEvent(t *testing.T, rec *logtest.Recorder, msg string, level slog.Level, attrs ...string) logtest.Record {
-	t.Helper()
-	got := rec.Find(msg)
-	if len(got) != 1 {
-		t.Fatalf("%d events %q; want 1. Log:\n%s", len(got), msg, rec.Dump())
-	}
-	r := got[0]
-	if r.Level != level {
-		t.Errorf("%q logged at %v; want %v", msg, r.Level, level)
-	}
-	attrs = append(attrs, "queue", "jobs")
-	for i := 0; i+1 < len(attrs); i += 2 {
-		if v := r.Attrs[attrs[i]]; v != attrs[i+1] {
-			t.Errorf("%q has %s=%q; want %q (%v)", msg, attrs[i], v, attrs[i+1], r)
-		}
-	}
-	return r
-}
-
 // TestLoggerSeesReclaim: the messages of a dead consumer moved back are
 // logged, with the consumer and how many.
 func TestLoggerSeesReclaim(t *testing.T) {
@@ -50,7 +29,7 @@ func TestLoggerSeesReclaim(t *testing.T) {
 	if n, err := q.Reclaim(context.Background()); n != 2 || err != nil {
 		t.Fatalf("Reclaim = %d, %v; want 2, nil", n, err)
 	}
-	wantEvent(t, &rec, "dead consumer's messages reclaimed", slog.LevelWarn, "consumer", "dead", "messages", "2")
+	rec.Want(t, 1, slog.LevelWarn, "dead consumer's messages reclaimed", "consumer", "dead", "messages", "2", "queue", "jobs")
 }
 
 // TestLoggerSeesMalformedEntry: a list entry that is not a message is
@@ -66,7 +45,7 @@ func TestLoggerSeesMalformedEntry(t *testing.T) {
 	stop := consume(t, q, func(context.Context, queue.Message) error { return nil })
 	until(t, "malformed entry dead-lettered", func() bool { return stats(t, q).Dead == 1 })
 	stop()
-	wantEvent(t, &rec, "malformed entry dead-lettered", slog.LevelWarn)
+	rec.Want(t, 1, slog.LevelWarn, "malformed entry dead-lettered", "queue", "jobs")
 }
 
 // TestLoggerSeesConsumerBackoff: a consumer cut off from Redis logs once
@@ -112,8 +91,8 @@ func TestLoggerSeesConsumerBackoff(t *testing.T) {
 			t.Fatalf("handled %q; want %q", got, body)
 		}
 	}
-	wantEvent(t, &rec, "consumer failing; backing off", slog.LevelWarn)
-	r := wantEvent(t, &rec, "consumer recovered", slog.LevelInfo)
+	rec.Want(t, 1, slog.LevelWarn, "consumer failing; backing off", "queue", "jobs")
+	r := rec.Want(t, 1, slog.LevelInfo, "consumer recovered", "queue", "jobs")
 	if n, _ := strconv.Atoi(r.Attrs["failures"]); n < 3 {
 		t.Errorf("recovery %v; want 3 failures or more", r)
 	}
@@ -146,5 +125,5 @@ func TestLoggerSeesDrainLeaseLost(t *testing.T) {
 	if !errors.Is(err, lease.ErrLost) {
 		t.Fatalf("Drain = %v; want lease.ErrLost", err)
 	}
-	wantEvent(t, &rec, "lease ended", slog.LevelWarn, "lease", "drain", "cause", lease.ErrLost.Error())
+	rec.Want(t, 1, slog.LevelWarn, "lease ended", "lease", "drain", "cause", lease.ErrLost.Error(), "queue", "jobs")
 }

@@ -12,29 +12,6 @@ import (
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
-// wantEvents checks that rec logged msg n times, the last at level with
-// the attributes attrs (key, value pairs), and returns that last one.
-func wantEvents(t *testing.T, rec *logtest.Recorder, msg string, n int, level slog.Level, attrs ...string) logtest.Record {
-	t.Helper()
-	got := rec.Find(msg)
-	if len(got) != n {
-		t.Fatalf("%d events %q; want %d. Log:\n%s", len(got), msg, n, rec.Dump())
-	}
-	if n == 0 {
-		return logtest.Record{}
-	}
-	last := got[n-1]
-	if last.Level != level {
-		t.Errorf("%q logged at %v; want %v", msg, last.Level, level)
-	}
-	for i := 0; i+1 < len(attrs); i += 2 {
-		if v := last.Attrs[attrs[i]]; v != attrs[i+1] {
-			t.Errorf("%q has %s=%q; want %q (%v)", msg, attrs[i], v, attrs[i+1], last)
-		}
-	}
-	return last
-}
-
 // TestLoggerSeesFetchFailingAndRecovered: a spell of failed fetches is
 // logged once when it starts and once when a fetch succeeds again, with
 // how many failed; the retries between are not.
@@ -50,15 +27,15 @@ func TestLoggerSeesFetchFailingAndRecovered(t *testing.T) {
 			t.Fatalf("Next() error = %v; want ErrNotInteger", err)
 		}
 	}
-	wantEvents(t, &rec, "block fetch failing; retrying", 1, slog.LevelWarn, "key", key)
-	wantEvents(t, &rec, "block fetch recovered", 0, 0)
+	rec.Want(t, 1, slog.LevelWarn, "block fetch failing; retrying", "key", key)
+	rec.Want(t, 0, slog.LevelInfo, "block fetch recovered")
 
 	rdb.Set(ctx, key, 1000, 0)
 	if id, err := a.Next(ctx); err != nil || id != 1001 {
 		t.Fatalf("Next() after repair = %d, %v; want 1001, nil", id, err)
 	}
-	wantEvents(t, &rec, "block fetch recovered", 1, slog.LevelInfo, "key", key, "failed_fetches", "3", "discarded_blocks", "0")
-	wantEvents(t, &rec, "block fetch failing; retrying", 1, slog.LevelWarn)
+	rec.Want(t, 1, slog.LevelInfo, "block fetch recovered", "key", key, "failed_fetches", "3", "discarded_blocks", "0")
+	rec.Want(t, 1, slog.LevelWarn, "block fetch failing; retrying")
 }
 
 // TestLoggerSeesReplicasAndDiscardedBlocks: the first fetch that waits for
@@ -75,7 +52,7 @@ func TestLoggerSeesReplicasAndDiscardedBlocks(t *testing.T) {
 	if _, err := a.Next(ctx); err != nil {
 		t.Fatalf("Next() with the replica up: %v", err)
 	}
-	wantEvents(t, &rec, "replicas seen; blocks now wait for them", 1, slog.LevelInfo, "key", key, "replicas", "1")
+	rec.Want(t, 1, slog.LevelInfo, "replicas seen; blocks now wait for them", "key", key, "replicas", "1")
 
 	replica.Stop()
 	for {
@@ -93,19 +70,19 @@ func TestLoggerSeesReplicasAndDiscardedBlocks(t *testing.T) {
 			t.Fatalf("Next() with the replica down: %v; want ErrNotReplicated", err)
 		}
 	}
-	wantEvents(t, &rec, "block discarded: too few replicas acknowledged it; retrying", 1, slog.LevelWarn, "key", key)
+	rec.Want(t, 1, slog.LevelWarn, "block discarded: too few replicas acknowledged it; retrying", "key", key)
 
 	replica.Restart()
 	waitOnline(t, rdb)
 	if _, err := a.Next(ctx); err != nil {
 		t.Fatalf("Next() with the replica back: %v", err)
 	}
-	got := wantEvents(t, &rec, "block fetch recovered", 1, slog.LevelInfo, "key", key)
+	got := rec.Want(t, 1, slog.LevelInfo, "block fetch recovered", "key", key)
 	if n, _ := strconv.Atoi(got.Attrs["discarded_blocks"]); n < 3 || got.Attrs["failed_fetches"] != got.Attrs["discarded_blocks"] {
 		t.Errorf("recovery %v; want at least 3 discarded blocks, every failed fetch one", got)
 	}
-	wantEvents(t, &rec, "block fetch failing; retrying", 0, 0)
-	wantEvents(t, &rec, "replicas seen; blocks now wait for them", 1, slog.LevelInfo)
+	rec.Want(t, 0, slog.LevelInfo, "block fetch failing; retrying")
+	rec.Want(t, 1, slog.LevelInfo, "replicas seen; blocks now wait for them")
 }
 
 // TestLoggerSeesRegressionAndResume: a block below the IDs already issued
@@ -129,10 +106,10 @@ func TestLoggerSeesRegressionAndResume(t *testing.T) {
 	if !errors.Is(err, ErrRegression) {
 		t.Fatalf("Next() after the key was lost = %v; want ErrRegression", err)
 	}
-	wantEvents(t, &rec, "redis lost writes", 1, slog.LevelError, "key", key, "err", err.Error())
+	rec.Want(t, 1, slog.LevelError, "redis lost writes", "key", key, "err", err.Error())
 
 	if err := a.Resume(ctx, 0); err != nil {
 		t.Fatalf("Resume: %v", err)
 	}
-	wantEvents(t, &rec, "resumed after a regression", 1, slog.LevelInfo, "key", key, "floor", strconv.FormatInt(hw, 10))
+	rec.Want(t, 1, slog.LevelInfo, "resumed after a regression", "key", key, "floor", strconv.FormatInt(hw, 10))
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"testing"
 )
 
 // Record is one captured event; Attrs holds its attributes, those the
@@ -55,6 +56,30 @@ func (r *Recorder) Find(msg string) []Record {
 		}
 	}
 	return found
+}
+
+// Want checks that msg was logged n times, the last of them at level
+// with the attributes attrs (key, value pairs, values as text), and
+// returns that last one: a zero Record when n is 0.
+func (r *Recorder) Want(t testing.TB, n int, level slog.Level, msg string, attrs ...string) Record {
+	t.Helper()
+	got := r.Find(msg)
+	if len(got) != n {
+		t.Fatalf("%d events %q; want %d. Log:\n%s", len(got), msg, n, r.Dump())
+	}
+	if n == 0 {
+		return Record{}
+	}
+	last := got[n-1]
+	if last.Level != level {
+		t.Errorf("%q logged at %v; want %v", msg, last.Level, level)
+	}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		if v := last.Attrs[attrs[i]]; v != attrs[i+1] {
+			t.Errorf("%q has %s=%q; want %q (%v)", msg, attrs[i], v, attrs[i+1], last)
+		}
+	}
+	return last
 }
 
 // Dump formats every event captured, one a line, for a test failure.
