@@ -45,6 +45,7 @@ type Allocator struct {
 	key    string
 	opts   Options
 	policy *replicas.Policy // how many replicas a block waits for
+	logger *slog.Logger     // Options.Logger with the key, or nil
 
 	mu        sync.Mutex
 	ready     []*block      // guarded by mu; fetched blocks waiting to become current, ascending
@@ -103,6 +104,9 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 		return nil, err
 	}
 	a := &Allocator{rdb: rdb, key: key, opts: o, policy: replicas.New(o.Replicas), size: o.MinBlock, now: time.Now}
+	if o.Logger != nil {
+		a.logger = o.Logger.With("key", key)
+	}
 	a.cur.Store(&block{})
 	return a, nil
 }
@@ -362,9 +366,10 @@ func (a *Allocator) Close(ctx context.Context) error {
 	}
 }
 
-// log sends a lifecycle event to Options.Logger, if any, with the key.
+// log sends a lifecycle event to Options.Logger, if any, with the key
+// (a.logger carries it).
 func (a *Allocator) log(level slog.Level, msg string, args ...any) {
-	if lg := a.opts.Logger; lg != nil {
-		lg.Log(context.Background(), level, msg, append([]any{"key", a.key}, args...)...)
+	if a.logger != nil {
+		a.logger.Log(context.Background(), level, msg, args...)
 	}
 }
