@@ -113,7 +113,7 @@ type Round struct {
 }
 
 // Staleness summarizes an engine row's rounds: the longest time from the
-// drain a delta just missed to Redis confirming it (Stats.MaxStaleness,
+// flush a delta just missed to Redis confirming it (Stats.MaxStaleness,
 // the flusher's own clock), and how many background flushes completed
 // while the goroutines were adding, against how many the interval asks.
 type Staleness struct {

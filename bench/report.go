@@ -121,7 +121,7 @@ func writeStaleness(w io.Writer, rep *Report) {
 				where = ", IN-PROCESS server"
 			}
 			fmt.Fprintf(w, "\nStaleness at flush interval %gms with %d goroutines that never block%s: the engine's own\n"+
-				"record (Stats.MaxStaleness) of the longest time from the drain a delta just missed to Redis\n"+
+				"record (Stats.MaxStaleness) of the longest time from the flush a delta just missed to Redis\n"+
 				"confirming it, and the background flushes completed while adding, against those due. When few\n"+
 				"flushes completed, the end of the row (its final Close) cut the staleness short.\n",
 				rep.Config.FlushIntervalMS, r.Goroutines, where)

@@ -169,7 +169,7 @@ func BenchmarkNaiveINCR(b *testing.B) {
 }
 
 // BenchmarkEngineFlush measures Flush with 100,000 dirty counters (one Add
-// each, outside the timer): drain, batches, script calls, settle. The
+// each, outside the timer): take, batches, script calls, settle. The
 // raw-pipeline reference sends the same INCRBYs as go-redis pipelines of
 // 16,384 commands (the default MaxPipelineKeys), and keeps no count of
 // what was sent.

@@ -24,13 +24,13 @@ type Engine struct {
 	table   *shard.Table
 	flusher *flush.Flusher
 
-	// mu orders the flusher's moves of deltas (drain, settle) against
+	// mu orders the flusher's moves of deltas (take, settle) against
 	// Value, which must see each delta exactly once: in the counter, in
 	// flight, or in the Redis value it read.
 	mu         sync.RWMutex
 	cache      map[string]*remote          // guarded by mu
 	cacheSwept int                         // guarded by mu; cache size after the last sweep
-	epoch      uint64                      // guarded by mu; bumped when deltas are drained or settled
+	epoch      uint64                      // guarded by mu; bumped when deltas are taken or settled
 	special    map[*shard.Counter]*special // guarded by mu; counters with CounterOptions
 	lastSweep  time.Time                   // guarded by mu; last idle sweep of the table
 
@@ -219,7 +219,7 @@ func (e *Engine) finalFlush(ctx context.Context) error {
 		err := e.flusher.Flush(ctx)
 		if err == nil && e.anyUnflushed() {
 			// An Add that passed the open check just before Close landed
-			// after the flush drained: flush it too.
+			// after the flush took the deltas: flush it too.
 			continue
 		}
 		if !flush.Retryable(err) || !sleepBackoff(ctx, &backoff) {

@@ -60,7 +60,7 @@ func (e *Engine) value(ctx context.Context, name string, c *shard.Counter) (int6
 		e.mu.RLock()
 		if e.epoch == f.epoch {
 			// Nothing of the counter was in flight when f was read, and
-			// nothing was drained or settled since: f holds exactly the
+			// nothing was taken or settled since: f holds exactly the
 			// deltas settled so far, the counter the rest.
 			v := f.value + unflushed(e.counter(name, c))
 			e.mu.RUnlock()

@@ -17,7 +17,7 @@ import (
 // lie between the Adds completed before the call and those completed
 // after it: a GET that overlapped a flush must not see a delta both in
 // Redis and still in flight, nor in neither. With other counters dirty,
-// each drain takes the engine's lock many times (once per chunk).
+// each take from the table locks the engine many times (once per chunk).
 func TestValueNeverCountsADeltaTwiceOrMisses(t *testing.T) {
 	for _, tc := range []struct {
 		age    time.Duration

@@ -7,7 +7,9 @@ import (
 	"github.com/abacus-go/abacus/shard"
 )
 
-// source lets the flusher drain the engine's table. Value must see each
+// source lets the flusher take deltas from the engine's table, and settle
+// or restore them, which only the table's owner can do: a delta's Ref is
+// its *shard.Counter, which offers no way to settle. Value must see each
 // delta exactly once (in the counter, in flight, or in the Redis value it
 // read), so every move of a delta happens under the engine's lock, and
 // bumps the epoch that tells a read its Redis value may be out of date.
@@ -15,26 +17,26 @@ type source struct{ e *Engine }
 
 var _ flush.Source = source{}
 
-// drainChunk is how many counters Drain moves in flight per hold of the
+// takeChunk is how many counters Take moves in flight per hold of the
 // engine's lock: readers wait for one chunk, not for a walk of the whole
 // dirty list.
-const drainChunk = 256
+const takeChunk = 256
 
-// Drain drains the table, attaching the registration of counters that
-// have one (CounterOptions.Register), and sweeps a share of the table for
-// idle counters. A delta's Key is the counter's name: the flusher
-// prefixes the namespace (flush.Options.KeyPrefix), so no key is built
-// per flush.
-func (s source) Drain(dst []flush.Delta) []flush.Delta {
+// Take takes the table's deltas, attaching the registration of counters
+// that have one (CounterOptions.Register), and sweeps a share of the
+// table for idle counters. A delta's Key is the counter's name: the
+// flusher prefixes the namespace (flush.Options.KeyPrefix), so no key is
+// built per flush.
+func (s source) Take(dst []flush.Delta) []flush.Delta {
 	e := s.e
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.epoch++
 	n := 0
-	// The table drains each counter (moves its delta in flight) before it
-	// calls back, so the lock is held across that move; it is let go
-	// between chunks, and the epoch bumped again after each.
-	e.table.Drain(func(c *shard.Counter, delta int64) {
+	// The table moves each counter's delta in flight before it calls
+	// back, so the lock is held across that move; it is let go between
+	// chunks, and the epoch bumped again after each.
+	e.table.Take(func(c *shard.Counter, delta int64) {
 		dst = append(dst, flush.Delta{Key: c.Name(), N: delta, Ref: c})
 		if len(e.special) > 0 {
 			if sp := e.special[c]; sp != nil {
@@ -42,7 +44,7 @@ func (s source) Drain(dst []flush.Delta) []flush.Delta {
 				d.Register, d.TTLMillis = sp.opts.Register, sp.ttlMillis
 			}
 		}
-		if n++; n%drainChunk == 0 {
+		if n++; n%takeChunk == 0 {
 			e.mu.Unlock()
 			e.mu.Lock()
 			e.epoch++
@@ -78,7 +80,7 @@ func (s source) Settle(ds []flush.Delta) {
 	e.epoch++
 	for _, d := range ds {
 		c := d.Ref.(*shard.Counter)
-		c.Settle(d.N)
+		e.table.Settle(c, d.N)
 		if len(e.cache) > 0 {
 			if r := e.cache[c.Name()]; r != nil {
 				r.value += d.N // our INCRBY is in Redis now; the cache stays exact
@@ -96,6 +98,6 @@ func (s source) Restore(ds []flush.Delta) {
 	s.e.mu.Lock()
 	defer s.e.mu.Unlock()
 	for _, d := range ds {
-		d.Ref.(*shard.Counter).Restore(d.N)
+		s.e.table.Restore(d.Ref.(*shard.Counter), d.N)
 	}
 }

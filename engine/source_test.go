@@ -11,7 +11,7 @@ import (
 )
 
 // TestFlushAllocatesPerBatchNotPerCounter guards the flush path end to
-// end: draining, batching, sending and settling 20,000 dirty counters
+// end: taking, batching, sending and settling 20,000 dirty counters
 // allocates a few objects per script call of 512 keys (go-redis' command
 // and its parsed reply), none per counter.
 func TestFlushAllocatesPerBatchNotPerCounter(t *testing.T) {

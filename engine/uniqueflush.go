@@ -287,7 +287,8 @@ func (e *Engine) writeUniquesOn(ctx context.Context, pipe redis.Pipeliner, write
 		acked, err := wait.Int64()
 		w.replicas.Saw(int(acked))
 		if err != nil || acked < int64(want) {
-			unreplicated = &flush.ReplicaError{Want: want, Acked: int(acked), Err: err}
+			op := fmt.Sprintf("merges of %d unique counts", len(writes))
+			unreplicated = replicas.NewError(flush.ErrNotReplicated, op, want, int(acked), w.opts.ReplicaTimeout, err)
 		}
 	}
 	now := time.Now()

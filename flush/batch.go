@@ -2,8 +2,11 @@ package flush
 
 import "time"
 
-// Delta is one key's change. Ref is carried back to the Source untouched,
-// so it can find its own bookkeeping (a counter handle) without a lookup.
+// Delta is one key's change. Ref is the Source's own: the Flusher carries
+// it back to the Source untouched, so the Source finds its bookkeeping (a
+// counter handle) without a lookup. A Delta goes to no one but its
+// Source: errors and Stats report keys and amounts, never a Delta or its
+// Ref.
 type Delta struct {
 	// Key is the key in Redis after Options.KeyPrefix.
 	Key string
@@ -32,15 +35,15 @@ type Registration struct {
 // Its methods are called from one goroutine at a time, and none may keep
 // the slice it is given: the Flusher reuses it.
 type Source interface {
-	// Drain appends the pending non-zero deltas to dst, one per key, and
-	// returns it. Drained deltas are in flight until Settled or Restored.
-	Drain(dst []Delta) []Delta
+	// Take appends the pending non-zero deltas to dst, one per key, and
+	// returns it. Taken deltas are in flight until Settled or Restored.
+	Take(dst []Delta) []Delta
 	// Settle is given deltas Redis has applied, and deltas that are in
 	// doubt for good (see ErrRecordLost): in flight no more.
 	Settle(ds []Delta)
 	// Restore is given deltas that were not applied and never will be as
 	// sent (never sent, refused for their key, or refused by a master that
-	// no longer serves their key), to be drained again.
+	// no longer serves their key), to be taken again.
 	Restore(ds []Delta)
 }
 
@@ -81,7 +84,7 @@ func (f *Flusher) newBatch() *batch {
 // a subset of sent): those Redis applied or refused, that were lost or
 // never sent. The Source has had their deltas back by then and nothing
 // refers to them, so newBatch can reuse them, buffers and all. (Their
-// stale contents, like the drain buffer's, keep up to one flush's
+// stale contents, like the take buffer's, keep up to one flush's
 // counters from the collector until overwritten.)
 func (f *Flusher) recycle(sent, pending []*batch) {
 	for _, b := range pending {

@@ -13,12 +13,12 @@ import (
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
-// sliceSource hands out the same deltas on every Drain.
+// sliceSource hands out the same deltas on every Take.
 type sliceSource struct{ deltas []Delta }
 
-func (s *sliceSource) Drain(dst []Delta) []Delta { return append(dst, s.deltas...) }
-func (s *sliceSource) Settle([]Delta)            {}
-func (s *sliceSource) Restore([]Delta)           {}
+func (s *sliceSource) Take(dst []Delta) []Delta { return append(dst, s.deltas...) }
+func (s *sliceSource) Settle([]Delta)           {}
+func (s *sliceSource) Restore([]Delta)          {}
 
 // flushes runs b.N timed flushes after one that loads the script (and on
 // a Cluster the slot map), and returns the commands they sent. With a

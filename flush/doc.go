@@ -1,5 +1,6 @@
-// Package flush owns turning drained counter deltas into Redis writes:
-// batching, pipelining, retry with backoff, and exactly-once application.
+// Package flush owns turning counter deltas taken from a Source into Redis
+// writes: batching, pipelining, retry with backoff, and exactly-once
+// application.
 //
 // A Flusher pulls deltas from a Source every Interval, cuts them into
 // batches of at most BatchKeys keys, and sends them in pipelines of at most

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/abacus-go/abacus/internal/incrby"
 	"github.com/abacus-go/abacus/internal/invalid"
 )
 
@@ -156,12 +157,12 @@ func notServed(msg string) bool {
 
 // keyErr classifies a Redis error message from INCRBY.
 func keyErr(msg string) error {
-	switch {
-	case strings.HasPrefix(msg, "WRONGTYPE"):
+	switch incrby.Refused(msg) {
+	case incrby.WrongType:
 		return ErrWrongType
-	case strings.Contains(msg, "overflow"):
+	case incrby.Overflow:
 		return ErrOverflow
-	case strings.Contains(msg, "not an integer"):
+	case incrby.NotInteger:
 		return ErrNotInteger
 	}
 	return errors.New(msg)

@@ -43,7 +43,7 @@ func (f *Flusher) roundExactlyOnce(ctx context.Context, force bool) (more bool, 
 	for _, b := range f.pending {
 		f.blocked[b.group] = true
 	}
-	fresh, since := f.drain()
+	fresh, since := f.take()
 	fresh, held := f.hold(fresh, since, force)
 	keyErrs = append(keyErrs, held...)
 	batches, full, waiting := f.cut(fresh, since)
@@ -119,7 +119,7 @@ func (f *Flusher) cutGroup(batches []*batch, full, waiting []Delta, g int, ds []
 		k := min(len(ds), f.opts.BatchKeys)
 		b := f.newBatch()
 		b.group, b.record, b.seq = g, f.record(g), f.nextSeq[g]
-		// Each batch owns its deltas: the drain buffer is reused.
+		// Each batch owns its deltas: the take buffer is reused.
 		b.deltas = append(b.deltas, ds[:k]...)
 		b.since = f.age(b.deltas, since)
 		ds = ds[k:]

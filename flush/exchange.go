@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
 // exchange is a pipeline to one master: script calls for some of its
@@ -156,7 +158,8 @@ func (f *Flusher) replies(n *node) (pending []*batch, keyErrs []error, err error
 		acked, werr := e.wait.Int64()
 		f.replicas.Saw(int(acked))
 		if werr != nil || acked < int64(e.want) {
-			unreplicated = &ReplicaError{Want: e.want, Acked: int(acked), Err: werr}
+			op := fmt.Sprintf("pipeline of %d batches", len(e.batches))
+			unreplicated = replicas.NewError(ErrNotReplicated, op, e.want, int(acked), f.opts.ReplicaTimeout, werr)
 		}
 	}
 	var outOfOrder error

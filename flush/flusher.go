@@ -39,7 +39,7 @@ type Flusher struct {
 	pending   []*batch
 	nextSeq   []uint64 // per group: the seq the next new batch gets
 	floor     []uint64 // per group: every batch up to it is known applied
-	lastDrain time.Time
+	lastTake  time.Time
 	fails     int       // consecutive failed flushes, for backoff
 	failingAt time.Time // when the current run of failures began
 	shrink    int       // pipelines are PipelineKeys>>shrink keys (see pipelineKeys)
@@ -103,7 +103,7 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 		hasher:       newKeyHasher(opts.KeyPrefix),
 		sem:          make(chan struct{}, 1),
 		single:       &node{c: rdb, noScript: true},
-		lastDrain:    time.Now(),
+		lastTake:     time.Now(),
 		blocked:      make(map[int]bool),
 		restored:     make(map[string]time.Time),
 		refusals:     make(map[string]*refusal),
@@ -181,9 +181,9 @@ func (f *Flusher) run() {
 		// its batches stay pending for the next one.
 		_ = f.flush(ctx, false)
 		cancel()
-		// Fixed rate: the next drain is due one delay after this one
+		// Fixed rate: the next take is due one delay after this one
 		// started, not after it ended, so a delta waits at most Interval
-		// to be drained plus one flush to be written.
+		// to be taken plus one flush to be written.
 		t.Reset(max(0, f.delay()-time.Since(start)))
 	}
 }
@@ -297,13 +297,13 @@ func (f *Flusher) flush(ctx context.Context, force bool) error {
 	return err
 }
 
-// drain takes fresh deltas from the Source and returns them with the time
-// of the previous drain, which none of them predates unless it was given
+// take takes fresh deltas from the Source and returns them with the time
+// of the previous take, which none of them predates unless it was given
 // back before (see age).
-func (f *Flusher) drain() ([]Delta, time.Time) {
-	since := f.lastDrain
-	f.lastDrain = time.Now()
-	f.buf = f.src.Drain(f.buf[:0])
+func (f *Flusher) take() ([]Delta, time.Time) {
+	since := f.lastTake
+	f.lastTake = time.Now()
+	f.buf = f.src.Take(f.buf[:0])
 	return f.buf, since
 }
 

@@ -30,7 +30,7 @@ func (s *mapSource) add(key string, n int64) {
 	s.mu.Unlock()
 }
 
-func (s *mapSource) Drain(dst []Delta) []Delta {
+func (s *mapSource) Take(dst []Delta) []Delta {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, n := range s.pending {

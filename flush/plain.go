@@ -11,11 +11,11 @@ import (
 
 // roundPlain sends fresh deltas as pipelined INCRBYs (AtLeastOnce). A
 // delta whose reply is lost is restored and sent again, so it may be
-// applied twice. A plain round sends everything it drains: there is never
+// applied twice. A plain round sends everything it takes: there is never
 // more for another round. Unlike a batch, each INCRBY is a go-redis
 // command of its own, with its allocations.
 func (f *Flusher) roundPlain(ctx context.Context, force bool) (more bool, err error) {
-	fresh, since := f.drain()
+	fresh, since := f.take()
 	fresh, keyErrs := f.hold(fresh, since, force)
 	var cause error
 	for len(fresh) > 0 {

@@ -4,31 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
-// ErrNotReplicated is wrapped by *ReplicaError: fewer replicas than wanted
-// acknowledged a batch. The batch is applied on the master but kept and
-// resent (a duplicate there) until a WAIT after it succeeds, so that a
+// ErrNotReplicated is wrapped by *ReplicationError: fewer replicas than
+// wanted acknowledged a batch. The batch is applied on the master but kept
+// and resent (a duplicate there) until a WAIT after it succeeds, so that a
 // failover cannot take it away after it was confirmed.
 var ErrNotReplicated = errors.New("flush: batch not acknowledged by the replicas wanted")
 
-// ReplicaError reports a WAIT that fell short.
-type ReplicaError struct {
-	Want, Acked int
-	Err         error // the WAIT's own error, if it failed
-}
-
-func (e *ReplicaError) Error() string {
-	if e.Err != nil {
-		return fmt.Sprintf("flush: WAIT %d: %v", e.Want, e.Err)
-	}
-	return fmt.Sprintf("flush: %d of %d replicas acknowledged", e.Acked, e.Want)
-}
-
-// Is makes errors.Is(err, ErrNotReplicated) true.
-func (e *ReplicaError) Is(target error) bool { return target == ErrNotReplicated }
-
-func (e *ReplicaError) Unwrap() error { return e.Err }
+// ReplicationError reports a WAIT after a pipeline of batches that fell
+// short or failed: Op names the pipeline, Want and Acked count the
+// replicas asked for and those that acknowledged within Timeout, and Err
+// is WAIT's own failure, if it failed. It wraps ErrNotReplicated and is
+// the same type as every abacus package's ReplicationError.
+type ReplicationError = replicas.Error
 
 // ErrRegressed is wrapped by *RegressionError.
 var ErrRegressed = errors.New("flush: redis lost acknowledged batches")

@@ -115,7 +115,7 @@ func TestUnreplicatedBatchesSurviveFailover(t *testing.T) {
 	p.detach(t)
 	add(10)
 	err := f.Flush(ctx)
-	var re *ReplicaError
+	var re *ReplicationError
 	if !errors.Is(err, ErrNotReplicated) || !errors.As(err, &re) || re.Want != 1 || re.Acked != 0 {
 		t.Fatalf("Flush with the replica cut off = %v; want ErrNotReplicated, 0 of 1", err)
 	}

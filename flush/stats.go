@@ -35,9 +35,10 @@ type Stats struct {
 	LastFlush         time.Time     // end of the last cycle
 	LastFlushDuration time.Duration // duration of the last cycle
 	MaxFlushDuration  time.Duration
-	// MaxStaleness is the observed staleness bound: the longest time from a
-	// drain that a delta could have just missed to Redis confirming that
-	// delta (≈ Interval + one flush while Redis is healthy).
+	// MaxStaleness is the observed staleness bound: the longest time from
+	// a take from the Source that a delta could have just missed to Redis
+	// confirming that delta (≈ Interval + one flush while Redis is
+	// healthy).
 	MaxStaleness time.Duration
 	LastError    error // the last transport or key error, nil if none yet
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,6 +189,10 @@ func TestAcquireWaitReplicas(t *testing.T) {
 				return
 			}
 			wantErr(t, "TryAcquire with too few replicas", err, tt.want)
+			var re *ReplicationError
+			if !errors.As(err, &re) || re.Want != 2 || re.Acked != 1 || !strings.Contains(re.Op, "{job}") {
+				t.Errorf("TryAcquire with too few replicas = %v; want a *ReplicationError, 1 of 2 acknowledged, naming the key", err)
+			}
 			// The refused acquisition must not leave the lease held.
 			if n, _ := rdb.Exists(ctx, o.KeyPrefix+"{job}").Result(); n != 0 {
 				t.Errorf("lease key exists after ErrNotReplicated")

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/abacus-go/abacus/internal/invalid"
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
 // ErrNotObtained means the lease is held by someone else. TryAcquire returns
@@ -25,11 +26,19 @@ var ErrExpired = errors.New("lease: expired before release")
 // Release, and is the cause of the lease's context after a release.
 var ErrReleased = errors.New("lease: released")
 
-// ErrNotReplicated means fewer replicas than Options.Replicas wanted
-// acknowledged an acquisition or a refresh within Options.ReplicaTimeout,
-// or WAIT failed. An acquisition was released; a refresh left the local
-// deadline where it was.
+// ErrNotReplicated is wrapped by every [*ReplicationError]: fewer replicas
+// than Options.Replicas wanted acknowledged an acquisition or a refresh
+// within Options.ReplicaTimeout, or WAIT failed. An acquisition was
+// released; a refresh left the local deadline where it was.
 var ErrNotReplicated = errors.New("lease: not acknowledged by replicas")
+
+// ReplicationError reports an acquisition or a refresh that fewer
+// replicas than wanted acknowledged, or whose WAIT failed: Op names the
+// lease's key, Want and Acked count the replicas asked for and those that
+// acknowledged within Timeout, and Err is WAIT's own failure, if it
+// failed. It wraps [ErrNotReplicated] and is the same type as every abacus
+// package's ReplicationError.
+type ReplicationError = replicas.Error
 
 // ErrInvalid is wrapped by every [*InvalidError]: a bad name, TTL, client
 // or Options field.

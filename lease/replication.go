@@ -44,8 +44,9 @@ func newReplication(setting int) *replication {
 // it is not ours (0), with WAIT for the replicas wanted in the same
 // pipeline, on one connection to the key's master. It returns the reply,
 // the round trips made, and an error: the script's, or, when it wrote and
-// fewer replicas than wanted acknowledged (or WAIT failed), one wrapping
-// ErrNotReplicated. args are the script's arguments but the last, the guard.
+// fewer replicas than wanted acknowledged (or WAIT failed), a
+// *ReplicationError. args are the script's arguments but the last, the
+// guard.
 func (r *replication) write(ctx context.Context, c *config, rdb redis.UniversalClient,
 	s *redis.Script, keys []string, args ...any) (reply int64, rts int, err error) {
 	for {
@@ -74,14 +75,21 @@ func (r *replication) write(ctx context.Context, c *config, rdb redis.UniversalC
 			r.guard.Store(false)
 			continue
 		case reply > 0 && err != nil:
-			return reply, rts, fmt.Errorf("%w: WAIT: %w", ErrNotReplicated, err)
+			return reply, rts, c.notReplicated(want, 0, err)
 		case err != nil:
 			return 0, rts, err
 		case reply > 0 && acked < int64(want):
-			return reply, rts, fmt.Errorf("%d of %d replicas within %v: %w", acked, want, c.ReplicaTimeout, ErrNotReplicated)
+			return reply, rts, c.notReplicated(want, int(acked), nil)
 		}
 		return reply, rts, nil
 	}
+}
+
+// notReplicated returns the *ReplicationError of a write of c's key that
+// want replicas were asked for and acked acknowledged, or whose WAIT
+// failed with waitErr.
+func (c *config) notReplicated(want, acked int, waitErr error) error {
+	return replicas.NewError(ErrNotReplicated, fmt.Sprintf("write of key %q", c.key), want, acked, c.ReplicaTimeout, waitErr)
 }
 
 func guardArg(guard bool) string {

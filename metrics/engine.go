@@ -29,7 +29,7 @@ var engineStatTable = []stat[es]{
 	gauge("last_flush_timestamp_seconds", "End of the last flush cycle, in seconds since the Unix epoch; 0 before the first.", lastFlush),
 	gauge("last_flush_duration_seconds", "Duration of the last flush cycle.", func(s es) float64 { return s.LastFlushDuration.Seconds() }),
 	gauge("max_flush_duration_seconds", "Duration of the longest flush cycle.", func(s es) float64 { return s.MaxFlushDuration.Seconds() }),
-	gauge("max_staleness_seconds", "Observed staleness bound: the longest time from a drain to Redis confirming the deltas it could have just missed.", func(s es) float64 { return s.MaxStaleness.Seconds() }),
+	gauge("max_staleness_seconds", "Observed staleness bound: the longest time from a flush to Redis confirming the deltas it could have just missed.", func(s es) float64 { return s.MaxStaleness.Seconds() }),
 	gauge("counters", "Distinct counter names in memory.", func(s es) float64 { return float64(s.Counters) }),
 	counter("rejected_adds_total", "Adds after Close, dropped.", func(s es) float64 { return float64(s.RejectedAdds) }),
 	counter("evicted_counters_total", "Idle counters evicted from memory.", func(s es) float64 { return float64(s.Evicted) }),

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -51,9 +52,11 @@ func (q *Queue) Consume(ctx context.Context, h Handler) error {
 	wg.Go(func() { q.reclaimLoop(ctx) })
 	for range q.opts.Concurrency {
 		wg.Go(func() {
+			s := &spell{q: q, what: "consumer"}
 			for ctx.Err() == nil {
-				if err := q.runConsumer(ctx, h); err != nil && ctx.Err() == nil {
+				if err := q.runConsumer(ctx, h, s); err != nil && ctx.Err() == nil {
 					q.report(err)
+					s.fail(err, q.opts.BlockTimeout)
 					sleep(ctx, q.opts.BlockTimeout)
 				}
 			}
@@ -81,8 +84,9 @@ type consumer struct {
 func consumerLease(id string) string { return "consumer:" + id }
 
 // runConsumer registers a new consumer and consumes until ctx ends or its
-// lease is lost, then retires it.
-func (q *Queue) runConsumer(ctx context.Context, h Handler) error {
+// lease is lost, then retires it. s is its loop's spell of failures: a
+// failed take is one, a take that succeeds ends it.
+func (q *Queue) runConsumer(ctx context.Context, h Handler, s *spell) error {
 	id := rand.Text()
 	l, err := lease.Acquire(ctx, q.rdb, consumerLease(id), q.opts.LeaseTTL, q.leaseOptions(0))
 	if err != nil {
@@ -122,12 +126,15 @@ func (q *Queue) runConsumer(ctx context.Context, h Handler) error {
 			return fmt.Errorf("queue %q: consumer %s: %w", q.name, id, errLeaseLost)
 		case err != nil:
 			if wctx.Err() == nil {
-				q.report(fmt.Errorf("queue %q: consumer %s: take: %w", q.name, id, err))
+				err = fmt.Errorf("queue %q: consumer %s: take: %w", q.name, id, err)
+				q.report(err)
+				s.fail(err, backoff)
 				sleep(wctx, backoff)
 				backoff = min(2*backoff, q.opts.BlockTimeout)
 			}
 			continue
 		}
+		s.ok()
 		backoff = time.Millisecond
 		if len(c.taken) > 0 {
 			c.handle(wctx, h)
@@ -166,7 +173,7 @@ func (c *consumer) take(ctx context.Context) error {
 			return err
 		}
 		if acked < want {
-			return &ReplicationError{Queue: c.q.name, Op: "take", Want: want, Acked: acked, Timeout: c.q.opts.ReplicaTimeout}
+			return c.q.notReplicated("take from", want, acked)
 		}
 	}
 	for i := 0; i+1 < len(res); i += 2 {
@@ -265,6 +272,7 @@ func (q *Queue) deliver(ctx context.Context, h Handler, raw []byte, m *Message) 
 	id, body, err := Decode(raw)
 	if err != nil {
 		q.report(fmt.Errorf("queue %q: %w; dead-lettered", q.name, err))
+		q.log(slog.LevelWarn, "malformed entry dead-lettered", "err", err)
 		return "d"
 	}
 	m.ID, m.Body = id, body
@@ -305,7 +313,7 @@ func (q *Queue) leaseOptions(maxRetry time.Duration) lease.Options {
 	// The leases wait for the queue's replicas: a Drain lease lost in a
 	// failover would let a second owner drain alongside the first.
 	o := lease.Options{KeyPrefix: q.keys.LeasePrefix, AutoRenew: true,
-		Replicas: q.opts.Replicas, ReplicaTimeout: q.opts.ReplicaTimeout}
+		Replicas: q.opts.Replicas, ReplicaTimeout: q.opts.ReplicaTimeout, Logger: q.logger}
 	if maxRetry > 0 {
 		o.MinRetryDelay = min(lease.DefaultMinRetryDelay, maxRetry)
 		o.MaxRetryDelay = maxRetry

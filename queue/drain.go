@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -83,15 +84,16 @@ func (q *Queue) Drain(ctx context.Context, h Handler) error {
 }
 
 type drainer struct {
-	q     *Queue
-	l     *lease.Lease
-	fence string
-	keys  []string // lease, fence, ready, drain, attempts
+	q        *Queue
+	l        *lease.Lease
+	fence    string
+	keys     []string // lease, fence, ready, drain, attempts
+	failures spell    // transport errors in a row (see retry)
 }
 
 // newDrainer returns the Drain owner holding lease l.
 func (q *Queue) newDrainer(l *lease.Lease) *drainer {
-	d := &drainer{q: q, l: l, fence: strconv.FormatInt(l.Fence(), 10)}
+	d := &drainer{q: q, l: l, fence: strconv.FormatInt(l.Fence(), 10), failures: spell{q: q, what: "drain"}}
 	// The scripts check the fence counter of l, which only package lease
 	// can name.
 	_, fenceKey := lease.Keys(q.keys.LeasePrefix, drainLease)
@@ -117,7 +119,7 @@ func (d *drainer) take(ctx context.Context) ([]byte, int, error) {
 			res, err = cmd.Slice()
 		}
 		if err == nil && acked < want {
-			err = &ReplicationError{Queue: d.q.name, Op: "drain take", Want: want, Acked: acked, Timeout: d.q.opts.ReplicaTimeout}
+			err = d.q.notReplicated("drain take from", want, acked)
 		}
 		return err
 	})
@@ -150,15 +152,19 @@ func (d *drainer) retry(ctx context.Context, what string, f func() error) error 
 		err := f()
 		switch {
 		case err == nil:
+			d.failures.ok()
 			return nil
 		case redis.HasErrorPrefix(err, "FENCED"):
+			d.q.log(slog.LevelWarn, "drain owner fenced off; stopping", "fence", d.fence, "step", what)
 			return fmt.Errorf("queue %q: drain %s (fence %s): %w", d.q.name, what, d.fence, ErrFenced)
 		case ctx.Err() != nil:
 			return fmt.Errorf("queue %q: drain %s: %w", d.q.name, what, context.Cause(ctx))
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("queue %q: drain %s: %w", d.q.name, what, err)
 		}
-		d.q.report(fmt.Errorf("queue %q: drain %s: %w", d.q.name, what, err))
+		err = fmt.Errorf("queue %q: drain %s: %w", d.q.name, what, err)
+		d.q.report(err)
+		d.failures.fail(err, backoff)
 		sleep(ctx, backoff)
 		backoff = min(2*backoff, time.Second)
 	}

@@ -3,9 +3,9 @@ package queue
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/abacus-go/abacus/internal/invalid"
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
 // ErrInvalid is wrapped by every [*InvalidError]: an empty or malformed
@@ -35,8 +35,11 @@ var ErrPanic = errors.New("queue: handler panicked")
 var ErrNotReplicated = errors.New("queue: not acknowledged by replicas")
 
 // ReplicationError reports a write the master applied but fewer than Want
-// replicas acknowledged within Timeout, so a failover may still undo it.
-// It wraps [ErrNotReplicated].
+// replicas acknowledged (Acked) within Timeout, so a failover may still
+// undo it. Op names the write and the queue: `push of 3 messages to queue "jobs"`,
+// `take from queue "jobs"` or `drain take from queue "jobs"`. It wraps
+// [ErrNotReplicated] and is the same type as every abacus package's
+// ReplicationError.
 //
 // From Push it means: the messages may or may not survive; push them
 // again, under the same IDs with [Queue.PushWithIDs] so that a consumer
@@ -45,26 +48,13 @@ var ErrNotReplicated = errors.New("queue: not acknowledged by replicas")
 // handler, the take is retried, and nothing is lost, since a master that
 // a failover demoted (and that cannot show a replica) must not feed
 // handlers messages the new master will deliver again.
-type ReplicationError struct {
-	// Queue is the queue's name.
-	Queue string
-	// Op is the write: "push 3 messages", "take" or "drain take".
-	Op string
-	// Want is the number of replicas asked for.
-	Want int
-	// Acked is the number that acknowledged within Timeout.
-	Acked int
-	// Timeout is Options.ReplicaTimeout.
-	Timeout time.Duration
-}
+type ReplicationError = replicas.Error
 
-// Error implements error.
-func (e *ReplicationError) Error() string {
-	return fmt.Sprintf("queue %q: %s: %d of %d replicas acknowledged within %v: %v", e.Queue, e.Op, e.Acked, e.Want, e.Timeout, ErrNotReplicated)
+// notReplicated returns the *ReplicationError of op, a write to q that
+// want replicas were asked for and acked acknowledged.
+func (q *Queue) notReplicated(op string, want, acked int) error {
+	return replicas.NewError(ErrNotReplicated, fmt.Sprintf("%s queue %q", op, q.name), want, acked, q.opts.ReplicaTimeout, nil)
 }
-
-// Unwrap returns [ErrNotReplicated].
-func (e *ReplicationError) Unwrap() error { return ErrNotReplicated }
 
 // InvalidError reports an invalid argument or Options field: Field names
 // it ("name", "Options.Prefetch"), Value is what was given and Reason says
@@ -92,7 +82,4 @@ func (e *SizeError) Error() string {
 // Unwrap returns [ErrTooLarge].
 func (e *SizeError) Unwrap() error { return ErrTooLarge }
 
-var (
-	_ error = (*SizeError)(nil)
-	_ error = (*ReplicationError)(nil)
-)
+var _ error = (*SizeError)(nil)

@@ -3,20 +3,24 @@ package queue
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/abacus-go/abacus/internal/logtest"
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/abacus-go/abacus/lease"
 )
 
 // A Drain owner whose lease expired and was taken over can neither move
-// nor acknowledge: its scripts fail with ErrFenced and change nothing.
+// nor acknowledge: its scripts fail with ErrFenced, change nothing, and
+// are logged.
 func TestDrainStaleOwnerFenced(t *testing.T) {
 	rdb := redistest.Client(t)
 	ctx := context.Background()
-	q, err := New(rdb, "jobs", Options{Prefix: redistest.Prefix(t)})
+	var rec logtest.Recorder
+	q, err := New(rdb, "jobs", Options{Prefix: redistest.Prefix(t), Logger: rec.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +49,7 @@ func TestDrainStaleOwnerFenced(t *testing.T) {
 	if err := stale.settle(ctx, "a", raw, 0); !errors.Is(err, ErrFenced) {
 		t.Fatalf("stale ack = %v; want ErrFenced", err)
 	}
+	rec.Want(t, 2, slog.LevelWarn, "drain owner fenced off; stopping", "queue", "jobs", "fence", stale.fence, "step", "settle")
 	// The new owner gets the message the stale one had, not a newer one.
 	raw2, _, err := q.newDrainer(cur).take(ctx)
 	if err != nil || string(raw2) != string(raw) {

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 
@@ -124,6 +125,17 @@ type Options struct {
 	// Redis errors that are retried, the reclaimer) from the goroutine that
 	// met them. Default: dropped.
 	OnError func(error)
+
+	// Logger, when not nil, receives the queue's lifecycle events, each
+	// with the queue's name: a consumer or Drain owner failing and backing
+	// off (Warn) and recovering (Info, with how many failures and for how
+	// long), once per spell, not per retry; a dead consumer's messages
+	// reclaimed (Warn); a Drain owner fenced off (Warn); a malformed entry
+	// dead-lettered (Warn). The queue's leases (consumers, reclaimer,
+	// Drain) log through it too (see lease.Options.Logger): one lost or
+	// expired (Warn), a failed renewal (Warn), the reclaimer lease
+	// acquired and released (Info). Default none.
+	Logger *slog.Logger
 }
 
 // resolve validates o and returns a copy with defaults applied.

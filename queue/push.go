@@ -106,7 +106,7 @@ func (q *Queue) push(ctx context.Context, ids []ID, msgs [][]byte) error {
 		return fmt.Errorf("queue %q: push %d messages (%d known pushed): %w", q.name, len(msgs), in, err)
 	}
 	if acked < want {
-		return &ReplicationError{Queue: q.name, Op: fmt.Sprintf("push %d messages", len(msgs)), Want: want, Acked: acked, Timeout: q.opts.ReplicaTimeout}
+		return q.notReplicated(fmt.Sprintf("push of %d messages to", len(msgs)), want, acked)
 	}
 	return nil
 }

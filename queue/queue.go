@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/redis/go-redis/v9"
 
@@ -20,6 +21,7 @@ type Queue struct {
 	opts     Options
 	keys     Keys
 	replicas *replicas.Policy // from Options.Replicas
+	logger   *slog.Logger     // Options.Logger with the queue's name, or nil
 
 	// Auto mode (see want).
 }
@@ -87,7 +89,11 @@ func New(rdb redis.UniversalClient, name string, opts Options) (*Queue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Queue{rdb: rdb, name: name, opts: o, keys: KeysFor(o.Prefix, name), replicas: replicas.New(o.Replicas)}, nil
+	q := &Queue{rdb: rdb, name: name, opts: o, keys: KeysFor(o.Prefix, name), replicas: replicas.New(o.Replicas)}
+	if o.Logger != nil {
+		q.logger = o.Logger.With("queue", name)
+	}
+	return q, nil
 }
 
 // Name returns the queue's name.

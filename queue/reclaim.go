@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/abacus-go/abacus/lease"
@@ -82,6 +83,9 @@ func (q *Queue) reclaim(ctx context.Context, id string, graceful bool) (int, err
 	n, err := run(ctx, q.rdb, reclaimScript, keys, id, q.opts.RetireAfter.Milliseconds(), q.opts.MaxAttempts, g).Int()
 	if err != nil {
 		return 0, fmt.Errorf("consumer %s: %w", id, err)
+	}
+	if n > 0 && !graceful {
+		q.log(slog.LevelWarn, "dead consumer's messages reclaimed", "consumer", id, "messages", n)
 	}
 	return max(n, 0), nil
 }

@@ -344,7 +344,7 @@ func TestTakeWaitsForReplicas(t *testing.T) {
 				Prefetch: 1, LeaseTTL: 5 * time.Second, ReplicaTimeout: 100 * time.Millisecond,
 				OnError: func(err error) {
 					var re *queue.ReplicationError
-					if errors.As(err, &re) && strings.HasSuffix(re.Op, "take") {
+					if errors.As(err, &re) && strings.Contains(re.Op, "take from") {
 						refused.Add(1)
 					}
 				}}))

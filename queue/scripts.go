@@ -42,6 +42,21 @@ local function hmgetAll(key, fields)
 end
 `
 
+// failLua defines fail, the one place the dead-letter rule is: it counts
+// a failed delivery of message m (ID id) in the attempts hash and sorts m
+// into dead, its count to be cleared, once it failed max times, else
+// into ready.
+const failLua = `
+local function fail(attempts, m, id, max, ready, dead, cleared)
+	if redis.call('HINCRBY', attempts, id, 1) >= max then
+		cleared[#cleared + 1] = id
+		dead[#dead + 1] = m
+	else
+		ready[#ready + 1] = m
+	end
+end
+`
+
 // takeScript moves up to ARGV[2] messages from the ready list to a
 // consumer's processing list, oldest first, and returns them interleaved
 // with their failure counts. KEYS: ready, proc, attempts, consumer lease.
@@ -122,7 +137,7 @@ return reply
 // before has one to remove; one that did not needs no command. If a copy
 // with the same ID (a retried push) fails after this one was taken, its
 // count stays for that copy, whose own settle removes it.
-var settleScript = redis.NewScript(batchLua + `
+var settleScript = redis.NewScript(batchLua + failLua + `
 local want, n = {}, 0
 for i = 2, #ARGV, 3 do
 	local ops = want[ARGV[i + 1]]
@@ -154,11 +169,8 @@ for i = #popped, 1, -1 do
 		elseif op == 'd' then
 			cleared[#cleared + 1] = id
 			dead[#dead + 1] = m
-		elseif redis.call('HINCRBY', KEYS[4], id, 1) >= max then
-			cleared[#cleared + 1] = id
-			dead[#dead + 1] = m
 		else
-			ready[#ready + 1] = m
+			fail(KEYS[4], m, id, max, ready, dead, cleared)
 		end
 	end
 end
@@ -182,7 +194,7 @@ return found
 // move, it unregisters it. Keeping dead consumers registered that long
 // catches a BLMOVE that the consumer sent just before its lease ended and
 // Redis served after a reclaim.
-var reclaimScript = redis.NewScript(batchLua + `
+var reclaimScript = redis.NewScript(batchLua + failLua + `
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local all = redis.call('LRANGE', KEYS[2], 0, -1)
 -- Index 1 is the newest; pushing newest first onto the right end leaves
@@ -191,13 +203,10 @@ local ready, dead, cleared = {}, {}, {}
 for i = 1, #all do
 	local m = all[i]
 	local id = string.sub(m, 2, 17)
-	local n = 0
-	if ARGV[4] ~= '1' then n = redis.call('HINCRBY', KEYS[7], id, 1) end
-	if n >= tonumber(ARGV[3]) then
-		cleared[#cleared + 1] = id
-		dead[#dead + 1] = m
-	else
+	if ARGV[4] == '1' then
 		ready[#ready + 1] = m
+	else
+		fail(KEYS[7], m, id, tonumber(ARGV[3]), ready, dead, cleared)
 	end
 end
 callWith('RPUSH', KEYS[5], ready)

@@ -3,6 +3,7 @@ package serial
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ type Allocator struct {
 	key    string
 	opts   Options
 	policy *replicas.Policy // how many replicas a block waits for
+	logger *slog.Logger     // Options.Logger with the key, or nil
 
 	mu        sync.Mutex
 	ready     []*block      // guarded by mu; fetched blocks waiting to become current, ascending
@@ -61,8 +63,11 @@ type Allocator struct {
 	counted   int64         // guarded by mu; IDs issued by then
 	lag       time.Duration // guarded by mu; longest recent fetch, decaying (see sizing.go)
 	want      int           // guarded by mu; replicas the last fetch waited for
+	waiting   bool          // guarded by mu; a fetch waited for replicas (logged once)
 	failing   int64         // guarded by mu; fetches failed since the last success
 	failure   error         // guarded by mu; the last of them, or nil
+	failedAt  time.Time     // guarded by mu; the first of them
+	discards  int64         // guarded by mu; blocks among them discarded for want of replicas
 	highWater int64         // guarded by mu; end of the highest accepted block
 	retired   int64         // guarded by mu; IDs issued from blocks no longer current
 	stats     counters      // guarded by mu
@@ -102,6 +107,9 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 		return nil, err
 	}
 	a := &Allocator{rdb: rdb, key: key, opts: o, policy: replicas.New(o.Replicas), size: o.MinBlock, now: time.Now}
+	if o.Logger != nil {
+		a.logger = o.Logger.With("key", key)
+	}
 	a.cur.Store(&block{})
 	if o.Unordered {
 		a.lanes, a.salt = newLanes(), rand.Uint64()
@@ -385,5 +393,13 @@ func (a *Allocator) Close(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("serial: close: %w", ctx.Err())
+	}
+}
+
+// log sends a lifecycle event to Options.Logger, if any, with the key
+// (a.logger carries it).
+func (a *Allocator) log(level slog.Level, msg string, args ...any) {
+	if a.logger != nil {
+		a.logger.Log(context.Background(), level, msg, args...)
 	}
 }

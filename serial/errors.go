@@ -3,9 +3,9 @@ package serial
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/abacus-go/abacus/internal/invalid"
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them (or a
@@ -60,26 +60,13 @@ func (e *RegressionError) Error() string {
 // Unwrap returns ErrRegression.
 func (e *RegressionError) Unwrap() error { return ErrRegression }
 
-// ReplicationError reports that WAIT did not see enough replicas acknowledge
-// a block's INCRBY within the timeout: the master has fewer replicas than
-// wanted (a failover in progress, a replica down) or they lag. The block was
-// discarded, never issued; a later fetch gets one above it. Next returns it
-// only when no acknowledged block is left to issue from. It wraps
-// ErrNotReplicated.
-type ReplicationError struct {
-	Key     string        // the Redis key of the Allocator
-	End     int64         // what INCRBY returned; the discarded block was (End-Size, End]
-	Size    int64         // the size of the discarded block
-	Want    int           // replicas wanted: Options.Replicas, or 1 in auto mode
-	Acked   int           // replicas that acknowledged within Timeout
-	Timeout time.Duration // Options.ReplicaTimeout
-}
-
-// Error implements error.
-func (e *ReplicationError) Error() string {
-	return fmt.Sprintf("serial: block not acknowledged by enough replicas: key %q block ending at %d: %d of %d replicas acknowledged within %v",
-		e.Key, e.End, e.Acked, e.Want, e.Timeout)
-}
-
-// Unwrap returns ErrNotReplicated.
-func (e *ReplicationError) Unwrap() error { return ErrNotReplicated }
+// ReplicationError reports that WAIT did not see enough replicas
+// acknowledge a block's INCRBY within Options.ReplicaTimeout: the master
+// has fewer replicas than wanted (a failover in progress, a replica down)
+// or they lag. Op names the block (`block (100, 200] of key "orders"`),
+// Want and Acked count the replicas asked for and those that acknowledged
+// within Timeout. The block was discarded, never issued; a later fetch
+// gets one above it. Next returns it only when no acknowledged block is
+// left to issue from. It wraps ErrNotReplicated and is the same type as
+// every abacus package's ReplicationError.
+type ReplicationError = replicas.Error

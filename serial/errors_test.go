@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/abacus-go/abacus/internal/replicas"
 )
 
 func TestErrorTypes(t *testing.T) {
@@ -19,8 +21,8 @@ func TestErrorTypes(t *testing.T) {
 		{"regression", &RegressionError{Key: "orders", End: 100, Size: 100, HighWater: 400},
 			ErrRegression, []string{"serial: redis counter went backwards", `"orders"`, "(0, 100]", "up to 400", "Resume"},
 			func(err error) bool { var e *RegressionError; return errors.As(err, &e) && e.HighWater == 400 }},
-		{"replication", &ReplicationError{Key: "orders", End: 50, Want: 2, Acked: 1, Timeout: time.Second},
-			ErrNotReplicated, []string{"serial: block not acknowledged", `"orders"`, "1 of 2 replicas", "1s"},
+		{"replication", replicas.NewError(ErrNotReplicated, `block (40, 50] of key "orders"`, 2, 1, time.Second, nil),
+			ErrNotReplicated, []string{"serial: ", `"orders"`, "(40, 50]", "1 of 2 replicas", "1s"},
 			func(err error) bool { var e *ReplicationError; return errors.As(err, &e) && e.Acked == 1 }},
 	}
 	for _, tt := range tests {

@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/abacus-go/abacus/internal/incrby"
 	"github.com/abacus-go/abacus/internal/replicas"
 )
 
@@ -47,6 +48,10 @@ func (a *Allocator) fetch(c *fetchCall) {
 	a.inflight = nil
 	a.stats.roundTrips++
 	a.want = want
+	if want > 0 && !a.waiting {
+		a.waiting = true
+		a.log(slog.LevelInfo, "replicas seen; blocks now wait for them", "replicas", want, "timeout", a.opts.ReplicaTimeout)
+	}
 	switch {
 	case a.err != nil: // closed, or a regression seen meanwhile
 		c.err = a.err
@@ -55,12 +60,8 @@ func (a *Allocator) fetch(c *fetchCall) {
 		return // requested before Resume; waiters retry with a fresh fetch
 	case err != nil:
 		a.stats.fetchErrors++
-		if errors.Is(err, ErrNotReplicated) {
-			a.stats.unreplicated++
-		}
 		c.err = err
-		a.failing++
-		a.failure = err
+		a.failedLocked(err)
 		a.retryLaterLocked()
 		return
 	}
@@ -75,6 +76,7 @@ func (a *Allocator) fetch(c *fetchCall) {
 	if base < a.highWater {
 		a.stats.regressions++
 		rerr := &RegressionError{Key: a.key, End: end, Size: c.size, HighWater: a.highWater}
+		a.log(slog.LevelError, "redis lost writes", "err", rerr)
 		a.err = rerr
 		a.dropLocked()
 		c.err = rerr
@@ -82,12 +84,37 @@ func (a *Allocator) fetch(c *fetchCall) {
 	}
 	a.highWater = end
 	a.stats.blocks++
-	a.failing, a.failure = 0, nil
+	if a.failing > 0 {
+		a.log(slog.LevelInfo, "block fetch recovered", "failed_fetches", a.failing,
+			"discarded_blocks", a.discards, "down_for", a.now().Sub(a.failedAt).Round(time.Millisecond))
+	}
+	a.failing, a.failure, a.discards = 0, nil, 0
 	a.stopRetryLocked()
 	a.lag = nextLag(a.lag, a.now().Sub(c.start))
 	a.ready = append(a.ready, &block{base: base, size: c.size})
 	a.readyIDs += c.size
 	a.fetchAheadLocked()
+}
+
+// failedLocked records a failed fetch. It logs the first failure of a
+// spell, and the first block in it discarded for want of replicas, not
+// every retry: a failover can fail fetches for many seconds.
+func (a *Allocator) failedLocked(err error) {
+	a.failing++
+	a.failure = err
+	if a.failing == 1 {
+		a.failedAt = a.now()
+	}
+	if errors.Is(err, ErrNotReplicated) {
+		a.stats.unreplicated++
+		if a.discards++; a.discards == 1 {
+			a.log(slog.LevelWarn, "block discarded: too few replicas acknowledged it; retrying", "err", err)
+			return
+		}
+	}
+	if a.failing == 1 {
+		a.log(slog.LevelWarn, "block fetch failing; retrying", "err", err)
+	}
 }
 
 // retryLaterLocked schedules the next background fetch after a failed one,
@@ -148,7 +175,8 @@ func (a *Allocator) incr(ctx context.Context, size int64, want int) (int64, erro
 	}
 	a.policy.Saw(int(acked))
 	if acked < int64(want) {
-		return 0, &ReplicationError{Key: a.key, End: end, Size: size, Want: want, Acked: int(acked), Timeout: a.opts.ReplicaTimeout}
+		block := fmt.Sprintf("block (%d, %d] of key %q", end-size, end, a.key)
+		return 0, replicas.NewError(ErrNotReplicated, block, want, int(acked), a.opts.ReplicaTimeout, nil)
 	}
 	return end, nil
 }
@@ -167,11 +195,10 @@ func (a *Allocator) reloadCluster(ctx context.Context) {
 func (a *Allocator) incrError(ctx context.Context, size int64, err error) error {
 	var rerr redis.Error
 	if errors.As(err, &rerr) {
-		msg := rerr.Error()
-		switch {
-		case strings.Contains(msg, "overflow"):
+		switch incrby.Refused(rerr.Error()) {
+		case incrby.Overflow:
 			return fmt.Errorf("%w: key %q, INCRBY %d: %w", ErrOverflow, a.key, size, err)
-		case strings.Contains(msg, "not an integer"), strings.HasPrefix(msg, "WRONGTYPE"):
+		case incrby.NotInteger, incrby.WrongType:
 			return fmt.Errorf("%w: key %q: %w", ErrNotInteger, a.key, err)
 		}
 	}

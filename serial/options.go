@@ -1,6 +1,7 @@
 package serial
 
 import (
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -92,6 +93,14 @@ type Options struct {
 	// otherwise. Negative: none. Without a reserve one block is fetched
 	// ahead, at PrefetchThreshold.
 	Reserve time.Duration
+	// Logger, when not nil, receives the Allocator's lifecycle events,
+	// each with its key: fetches failing (Warn) and recovering (Info, with
+	// how many failed and for how long), once per spell, not per retry;
+	// the first block of such a spell discarded because too few replicas
+	// acknowledged it (Warn); replicas seen, so that blocks start to wait
+	// for them (Info); Redis losing writes (Error, RegressionError); a
+	// Resume (Info). Default none.
+	Logger *slog.Logger
 }
 
 // resolve validates o and returns it with defaults applied. rdb is used only

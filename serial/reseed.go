@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -97,6 +98,9 @@ func (a *Allocator) Resume(ctx context.Context, floor int64) error {
 	defer a.mu.Unlock()
 	if a.err == ErrClosed {
 		return ErrClosed
+	}
+	if a.err != nil {
+		a.log(slog.LevelInfo, "resumed after a regression", "floor", max(floor, hw))
 	}
 	a.err = nil
 	a.gen++

@@ -8,12 +8,16 @@ import (
 
 // Counter is a write-behind int64 counter. Its zero value is not usable:
 // counters come from Table.Get. It is safe for concurrent use: Add from any
-// number of goroutines, Table.Drain, Settle and Restore from one flusher at
-// a time.
+// number of goroutines.
+//
+// A Counter offers what a holder of it may do: add, read, pin, discard.
+// Moving its delta out and accounting for it (Table.Take, Settle, Restore)
+// belongs to the owner of its Table, so a handle passed around cannot
+// settle an amount that was never written or restore one twice.
 type Counter struct {
 	base     atomic.Int64            // the single cell of an uncontended counter
 	stripes  atomic.Pointer[stripes] // non-nil once contention was seen
-	inflight atomic.Int64            // drained but neither settled nor restored
+	inflight atomic.Int64            // taken but neither settled nor restored
 	next     atomic.Pointer[Counter] // link on its dirty list
 	table    *Table                  // owner of the dirty lists
 	name     string                  // immutable
@@ -24,7 +28,7 @@ type Counter struct {
 // Counter flags.
 const (
 	pinned  = 1 << iota // never evicted as idle (see Table.SweepIdle)
-	touched             // drained since the last sweep of its shard
+	touched             // taken since the last sweep of its shard
 )
 
 // Pin keeps c in its table however long it stays idle: for counters
@@ -103,7 +107,7 @@ func (c *Counter) sample(s *stripes, n *atomic.Int64, v int64) {
 }
 
 // contended is taken when Add saw the cell it had just written change
-// under it: another core wrote it (or, rarely, a drain or Restore did;
+// under it: another core wrote it (or, rarely, a take or Restore did;
 // growing then costs memory, never a count). s is the stripes Add used,
 // nil for the base cell. contended grows the stripes, up to the table's
 // cap, or at full size re-draws the salt so that colliding goroutines move
@@ -118,7 +122,7 @@ func (c *Counter) contended(s *stripes) {
 		c.stripes.CompareAndSwap(nil, newStripes(2))
 	case len(s.cells) < max:
 		// Adds that loaded s before the swap still land in s, so the grown
-		// array keeps s on its chain for sum and drain to read.
+		// array keeps s on its chain for sum and empty to read.
 		grown := newStripes(len(s.cells) * 2)
 		grown.prev = s
 		c.stripes.CompareAndSwap(s, grown)
@@ -127,7 +131,7 @@ func (c *Counter) contended(s *stripes) {
 	}
 }
 
-// markDirty puts c on one of its table's dirty lists, once per drain.
+// markDirty puts c on one of its table's dirty lists, once per take.
 //
 //go:noinline
 func (c *Counter) markDirty() {
@@ -136,7 +140,7 @@ func (c *Counter) markDirty() {
 	}
 }
 
-// Load returns the delta added since the last drain. Adds running
+// Load returns the delta added since the last take. Adds running
 // concurrently may or may not be included.
 func (c *Counter) Load() int64 {
 	n := c.base.Load()
@@ -147,51 +151,40 @@ func (c *Counter) Load() int64 {
 }
 
 // Unflushed returns Load plus the in-flight amount: everything added that
-// has not been Settled. It is exact only while no drain, Settle or Restore
+// has not been settled. It is exact only while no Take, Settle or Restore
 // of c runs concurrently; callers that need that serialize them.
 func (c *Counter) Unflushed() int64 { return c.Load() + c.inflight.Load() }
 
-// InFlight returns the amount drained but not yet settled or restored.
+// InFlight returns the amount taken but not yet settled or restored.
 func (c *Counter) InFlight() int64 { return c.inflight.Load() }
 
-// drain moves the delta accumulated since the last drain into the in-flight
+// take moves the delta accumulated since the last take into the in-flight
 // amount and returns it. The dirty mark is cleared first, so an Add racing
-// with drain either lands in this drain or re-marks c for the next one.
-// Only Table.Drain calls it, after taking c off the dirty list: draining a
-// counter still on the list could let an Add push it a second time.
-func (c *Counter) drain() int64 {
+// with take either lands in this take or re-marks c for the next one.
+// Only Table.Take calls it, after taking c off the dirty list: taking from
+// a counter still on the list could let an Add push it a second time.
+func (c *Counter) take() int64 {
 	if c.flags.Load()&touched == 0 {
 		c.flags.Or(touched)
 	}
 	c.dirty.Store(false)
 	n := c.base.Swap(0)
 	if s := c.stripes.Load(); s != nil {
-		n += s.drain()
+		n += s.empty()
 	}
 	c.inflight.Add(n)
 	return n
 }
 
-// Discard drops the delta added since the last drain (not the amount in
+// Discard drops the delta added since the last take (not the amount in
 // flight) and returns it: for a delta Redis keeps refusing that its owner
 // gives up on.
 func (c *Counter) Discard() int64 {
 	n := c.base.Swap(0)
 	if s := c.stripes.Load(); s != nil {
-		n += s.drain()
+		n += s.empty()
 	}
 	return n
-}
-
-// Settle records that n of the in-flight amount was written remotely.
-func (c *Counter) Settle(n int64) { c.inflight.Add(-n) }
-
-// Restore gives n of the in-flight amount back to the counter, to be
-// drained again; it marks c dirty.
-func (c *Counter) Restore(n int64) {
-	c.inflight.Add(-n)
-	c.base.Add(n)
-	c.markDirty()
 }
 
 // Stripes returns how many stripes c has: 1 until contention was seen.

@@ -16,7 +16,7 @@ func TestCounterIsOneCacheLine(t *testing.T) {
 	}
 }
 
-func TestAddDrainSettleRestore(t *testing.T) {
+func TestAddTakeSettleRestore(t *testing.T) {
 	tab := NewTable(0)
 	c := tab.Get("k")
 	c.Add(5)
@@ -24,10 +24,17 @@ func TestAddDrainSettleRestore(t *testing.T) {
 	if got := c.Load(); got != 3 {
 		t.Fatalf("Load() = %d; want 3", got)
 	}
-	var drained int64
-	tab.Drain(func(_ *Counter, d int64) { drained += d })
-	if drained != 3 {
-		t.Fatalf("drained %d; want 3", drained)
+	take := func() (n int64) {
+		tab.Take(func(got *Counter, d int64) {
+			if got != c {
+				t.Fatalf("Take handed out %q; want only %q", got.Name(), c.Name())
+			}
+			n += d
+		})
+		return n
+	}
+	if got := take(); got != 3 {
+		t.Fatalf("took %d; want 3", got)
 	}
 	if got, want := c.InFlight(), int64(3); got != want {
 		t.Fatalf("InFlight() = %d; want %d", got, want)
@@ -36,13 +43,44 @@ func TestAddDrainSettleRestore(t *testing.T) {
 	if got := c.Unflushed(); got != 13 {
 		t.Fatalf("Unflushed() = %d; want 13", got)
 	}
-	c.Restore(1)
-	c.Settle(2)
-	if got := c.Unflushed(); got != 11 {
-		t.Fatalf("after Restore(1), Settle(2): Unflushed() = %d; want 11", got)
+	tab.Restore(c, 3)
+	if got := c.Unflushed(); got != 13 || c.InFlight() != 0 {
+		t.Fatalf("after Restore(c, 3): Unflushed() = %d, InFlight() = %d; want 13, 0", got, c.InFlight())
 	}
-	if got := drainAll(tab)["k"]; got != 11 {
-		t.Fatalf("second drain = %d; want 11 (10 added + 1 restored)", got)
+	if got := take(); got != 13 {
+		t.Fatalf("second take = %d; want 13 (10 added + 3 restored)", got)
+	}
+	tab.Settle(c, 13)
+	if got := c.Unflushed(); got != 0 || c.InFlight() != 0 {
+		t.Fatalf("after Settle(c, 13): Unflushed() = %d, InFlight() = %d; want 0, 0", got, c.InFlight())
+	}
+}
+
+// TestSettleOfAnotherTablesCounterPanics: a table accounts only for its
+// own counters.
+func TestSettleOfAnotherTablesCounterPanics(t *testing.T) {
+	mine, other := NewTable(0), NewTable(0)
+	c := other.Get("k")
+	c.Add(1)
+	other.Take(func(*Counter, int64) {})
+	for _, tc := range []struct {
+		name string
+		call func()
+	}{
+		{"Settle", func() { mine.Settle(c, 1) }},
+		{"Restore", func() { mine.Restore(c, 1) }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s of another table's counter did not panic", tc.name)
+				}
+			}()
+			tc.call()
+		}()
+	}
+	if got := c.InFlight(); got != 1 {
+		t.Fatalf("InFlight() = %d after refused calls; want 1", got)
 	}
 }
 
@@ -51,12 +89,12 @@ func TestZeroDeltaIsNotReported(t *testing.T) {
 	c := tab.Get("k")
 	c.Add(4)
 	c.Add(-4)
-	if got := drainAll(tab); len(got) != 0 {
-		t.Fatalf("drain of a counter summing to 0 reported %v; want nothing", got)
+	if got := takeAll(tab); len(got) != 0 {
+		t.Fatalf("take of a counter summing to 0 reported %v; want nothing", got)
 	}
 	c.Add(1)
-	if got := drainAll(tab)["k"]; got != 1 {
-		t.Fatalf("drain after re-dirtying = %d; want 1", got)
+	if got := takeAll(tab)["k"]; got != 1 {
+		t.Fatalf("take after re-dirtying = %d; want 1", got)
 	}
 }
 
@@ -76,18 +114,18 @@ func TestContentionGrowsStripesUpToCapWithoutLoss(t *testing.T) {
 	if got := c.Load(); got != want {
 		t.Fatalf("Load() = %d; want %d", got, want)
 	}
-	if got := drainAll(tab)["hot"]; got != want {
-		t.Fatalf("drained %d; want %d", got, want)
+	if got := takeAll(tab)["hot"]; got != want {
+		t.Fatalf("took %d; want %d", got, want)
 	}
 	if got := c.Load(); got != 0 {
-		t.Fatalf("Load() after drain = %d; want 0 (retired stripes drained too)", got)
+		t.Fatalf("Load() after a take = %d; want 0 (retired stripes emptied too)", got)
 	}
 }
 
-// TestConcurrentAddsAndDrainsLoseNothing hammers a few counters from many
-// goroutines while a flusher drains, settles and sometimes restores: the
-// drained totals plus what is left must equal exactly what was added.
-func TestConcurrentAddsAndDrainsLoseNothing(t *testing.T) {
+// TestConcurrentAddsAndTakesLoseNothing hammers a few counters from many
+// goroutines while a flusher takes, settles and sometimes restores: the
+// totals taken plus what is left must equal exactly what was added.
+func TestConcurrentAddsAndTakesLoseNothing(t *testing.T) {
 	const (
 		writers = 16
 		adds    = 20000
@@ -120,12 +158,12 @@ func TestConcurrentAddsAndDrainsLoseNothing(t *testing.T) {
 		defer close(done)
 		r := rand.New(rand.NewPCG(7, 7))
 		for {
-			tab.Drain(func(c *Counter, d int64) {
+			tab.Take(func(c *Counter, d int64) {
 				if r.IntN(4) == 0 { // a failed write: give it back
-					c.Restore(d)
+					tab.Restore(c, d)
 					return
 				}
-				c.Settle(d)
+				tab.Settle(c, d)
 				flushed[c.Name()] += d
 			})
 			select {
@@ -138,7 +176,7 @@ func TestConcurrentAddsAndDrainsLoseNothing(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	<-done
-	for k, d := range drainAll(tab) {
+	for k, d := range takeAll(tab) {
 		flushed[k] += d
 	}
 	for k, name := range names {
@@ -150,7 +188,7 @@ func TestConcurrentAddsAndDrainsLoseNothing(t *testing.T) {
 			t.Errorf("key %s: flushed %d; want %d", name, flushed[name], want)
 		}
 		if c := tab.Lookup(name); c.Unflushed() != 0 {
-			t.Errorf("key %s: Unflushed() = %d after final drain; want 0", name, c.Unflushed())
+			t.Errorf("key %s: Unflushed() = %d after the final take; want 0", name, c.Unflushed())
 		}
 	}
 }
@@ -239,11 +277,11 @@ func TestAddDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// drainAll drains tab, settling everything, and returns the deltas by name.
-func drainAll(tab *Table) map[string]int64 {
+// takeAll takes from tab, settling everything, and returns the deltas by name.
+func takeAll(tab *Table) map[string]int64 {
 	got := map[string]int64{}
-	tab.Drain(func(c *Counter, d int64) {
-		c.Settle(d)
+	tab.Take(func(c *Counter, d int64) {
+		tab.Settle(c, d)
 		got[c.Name()] += d
 	})
 	return got

@@ -12,14 +12,16 @@
 //
 // Counters are built for write-behind. Add marks a counter dirty and the
 // Table keeps dirty counters on lock-free lists, one per goroutine hash,
-// so a flusher visits only what changed. Table.Drain moves the accumulated delta out of the cells with
-// atomic swaps (an Add racing with Drain lands either in this drain or the
-// next, never nowhere) into the counter's in-flight amount, where it stays
-// until the caller Settles it (written remotely) or Restores it (not
-// written; added back).
+// so a flusher visits only what changed. Table.Take moves the accumulated
+// delta out of the cells with atomic swaps (an Add racing with Take lands
+// either in this take or the next, never nowhere) into the counter's
+// in-flight amount, where it stays until the table's owner settles it
+// (Table.Settle: written remotely) or restores it (Table.Restore: not
+// written; added back). The accounting belongs to the Table, not to the
+// Counter: a handle on a counter can add to it but not settle it.
 //
 // Guarantees: no lock and no allocation on Add; lookups of existing names
-// take no lock; no increment is lost or counted twice by Drain, Settle and
+// take no lock; no increment is lost or counted twice by Take, Settle and
 // Restore. Not provided: persistence, or an atomic snapshot across counters.
 // Package shard knows nothing of Redis.
 package shard

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// settleAll drains t and settles every delta, as a flush that succeeded.
+// settleAll takes from t and settles every delta, as a flush that succeeded.
 func settleAll(t *Table) {
-	t.Drain(func(c *Counter, n int64) { c.Settle(n) })
+	t.Take(func(c *Counter, n int64) { t.Settle(c, n) })
 }
 
 func TestSweepIdleEvictsOnlyIdleUnpinnedCleanCounters(t *testing.T) {
@@ -23,7 +23,7 @@ func TestSweepIdleEvictsOnlyIdleUnpinnedCleanCounters(t *testing.T) {
 	settleAll(tb) // idle, pinned, busy: clean
 	unflushed.Add(5)
 	inflight.Add(7)
-	tb.Drain(func(c *Counter, n int64) {}) // inflight: 7 in flight, never settled
+	tb.Take(func(c *Counter, n int64) {}) // inflight: 7 in flight, never settled
 
 	for round := range 3 {
 		busy.Add(1)
@@ -47,13 +47,13 @@ func TestSweepIdleEvictsOnlyIdleUnpinnedCleanCounters(t *testing.T) {
 	// A handle on an evicted counter still reaches the dirty list.
 	idle.Add(3)
 	var got int64
-	tb.Drain(func(c *Counter, n int64) {
+	tb.Take(func(c *Counter, n int64) {
 		if c == idle {
 			got = n
 		}
 	})
 	if got != 3 {
-		t.Fatalf("Add on an evicted counter drained %d; want 3", got)
+		t.Fatalf("Add on an evicted counter took %d; want 3", got)
 	}
 }
 
@@ -70,11 +70,11 @@ func TestNewCounterSurvivesOneSweep(t *testing.T) {
 	}
 }
 
-func TestDiscardDropsOnlyTheUndrainedDelta(t *testing.T) {
+func TestDiscardDropsOnlyTheUntakenDelta(t *testing.T) {
 	tb := NewTable(0)
 	c := tb.Get("k")
 	c.Add(5)
-	tb.Drain(func(*Counter, int64) {}) // 5 in flight
+	tb.Take(func(*Counter, int64) {}) // 5 in flight
 	c.Add(3)
 	if got := c.Discard(); got != 3 {
 		t.Fatalf("Discard = %d; want 3", got)

@@ -62,9 +62,9 @@ func (s *stripes) sum() int64 {
 	return n
 }
 
-// drain swaps every cell of s and its predecessors with zero and returns
+// empty swaps every cell of s and its predecessors with zero and returns
 // what they held.
-func (s *stripes) drain() int64 {
+func (s *stripes) empty() int64 {
 	var n int64
 	for ; s != nil; s = s.prev {
 		for i := range s.cells {

@@ -43,7 +43,7 @@ type tableShard struct {
 }
 
 // dirtyLists is how many dirty lists a table keeps. The first Add to a
-// counter after a drain pushes it on the list its goroutine hashes to, so
+// counter after a take pushes it on the list its goroutine hashes to, so
 // goroutines doing that at the same time rarely contend on a list head.
 const (
 	dirtyListBits = 6
@@ -51,7 +51,7 @@ const (
 )
 
 // dirtyList is the head of a lock-free list of dirty counters (a Treiber
-// stack; only Drain pops, and it takes the whole list at once, so there is
+// stack; only Take pops, and it takes the whole list at once, so there is
 // no ABA hazard), on a cache line of its own.
 type dirtyList struct {
 	head atomic.Pointer[Counter]
@@ -156,7 +156,7 @@ func (t *Table) insert(sh *tableShard, h uint64, name string) *Counter {
 
 // Delete removes the counter named name from the table and reports whether
 // it was there. The counter itself lives on for whoever holds it: Adds to
-// it are still drained, so nothing is lost, but Get returns a new counter
+// it are still taken, so nothing is lost, but Get returns a new counter
 // for the name from now on. Delete suits counters that are done with, such
 // as closed time windows.
 func (t *Table) Delete(name string) bool {
@@ -182,12 +182,12 @@ func (t *Table) Delete(name string) bool {
 
 // SweepIdle visits the next n of the table's 64 shards, round robin, and
 // deletes the counters there that are idle: not pinned, with nothing
-// added, in flight or waiting to be drained, and not drained since the
+// added, in flight or waiting to be taken, and not taken since the
 // previous visit of their shard. It returns how many it deleted. Calling
 // it every d/64 evicts a counter idle for between d and 2d.
 //
 // Eviction never loses a delta: an Add that reaches a counter as it is
-// deleted marks it dirty, and it is drained as usual (see Delete).
+// deleted marks it dirty, and it is taken as usual (see Delete).
 func (t *Table) SweepIdle(n int) (evicted int) {
 	t.sweepMu.Lock()
 	defer t.sweepMu.Unlock()
@@ -267,20 +267,49 @@ func (t *Table) push(c *Counter) {
 	}
 }
 
-// Drain detaches the counters marked dirty since the last call, drains
-// each (moving its delta in flight, see Counter) and calls fn with those
-// whose delta is not zero. A counter added to while Drain runs is marked
-// again for the next call. Drain must not run concurrently with itself.
-func (t *Table) Drain(fn func(c *Counter, delta int64)) {
+// Take detaches the counters marked dirty since the last call, moves each
+// one's delta out of its cells and in flight (see Counter), and calls fn
+// with those whose delta is not zero. A counter added to while Take runs
+// is marked again for the next call. Take must not run concurrently with
+// itself.
+//
+// Every delta taken stays in flight, counted by Counter.Unflushed and
+// keeping the counter from eviction, until the caller settles it (Settle:
+// written) or restores it (Restore: not written), once.
+func (t *Table) Take(fn func(c *Counter, n int64)) {
 	for i := range t.dirty {
 		for c := t.dirty[i].head.Swap(nil); c != nil; {
 			next := c.next.Load()
 			c.next.Store(nil)
-			if d := c.drain(); d != 0 {
-				fn(c, d)
+			if n := c.take(); n != 0 {
+				fn(c, n)
 			}
 			c = next
 		}
+	}
+}
+
+// Settle records that n, a delta Take handed out for c, was written: it is
+// in flight no more.
+func (t *Table) Settle(c *Counter, n int64) {
+	t.own(c)
+	c.inflight.Add(-n)
+}
+
+// Restore gives n, a delta Take handed out for c that was not written,
+// back to c, to be taken again; it marks c dirty.
+func (t *Table) Restore(c *Counter, n int64) {
+	t.own(c)
+	c.inflight.Add(-n)
+	c.base.Add(n)
+	c.markDirty()
+}
+
+// own panics unless c is one of t's counters: settling a counter of
+// another table would corrupt both tables' accounts.
+func (t *Table) own(c *Counter) {
+	if c.table != t {
+		panic("shard: Settle or Restore of a counter from another table")
 	}
 }
 

@@ -112,7 +112,7 @@ func TestDelete(t *testing.T) {
 	if tab.Len() != 0 {
 		t.Fatalf("Len() = %d after Delete; want 0", tab.Len())
 	}
-	// A holder of the deleted counter loses nothing: it is still drained.
+	// A holder of the deleted counter loses nothing: it is still taken.
 	old.Add(2)
 	fresh := tab.Get("w@1")
 	if fresh == old {
@@ -120,9 +120,9 @@ func TestDelete(t *testing.T) {
 	}
 	fresh.Add(1)
 	var total int64
-	tab.Drain(func(c *Counter, d int64) { c.Settle(d); total += d })
+	tab.Take(func(c *Counter, d int64) { tab.Settle(c, d); total += d })
 	if total != 8 {
-		t.Fatalf("drained %d; want 8 (5+2 from the deleted counter, 1 from the new)", total)
+		t.Fatalf("took %d; want 8 (5+2 from the deleted counter, 1 from the new)", total)
 	}
 }
 
@@ -161,7 +161,7 @@ func TestDeleteKeepsTheTableSmall(t *testing.T) {
 }
 
 // TestConcurrentDeleteLosesNothing adds to names that another goroutine
-// keeps deleting: every Add is drained, from the table's counter or a
+// keeps deleting: every Add is taken, from the table's counter or a
 // deleted one.
 func TestConcurrentDeleteLosesNothing(t *testing.T) {
 	tab := NewTable(0)
@@ -193,33 +193,33 @@ func TestConcurrentDeleteLosesNothing(t *testing.T) {
 		}
 	}()
 	var total int64
-	drain := func() { tab.Drain(func(c *Counter, d int64) { c.Settle(d); total += d }) }
-	drained := make(chan struct{})
-	go func() { // the flusher, draining while the writers and the deleter run
-		defer close(drained)
+	take := func() { tab.Take(func(c *Counter, d int64) { tab.Settle(c, d); total += d }) }
+	took := make(chan struct{})
+	go func() { // the flusher, taking while the writers and the deleter run
+		defer close(took)
 		for {
 			select {
 			case <-stop:
 				return
 			default:
-				drain()
+				take()
 			}
 		}
 	}()
 	wg.Wait()
 	close(stop)
 	n := <-deleted
-	<-drained
-	drain()
+	<-took
+	take()
 	if total != writers*adds {
-		t.Fatalf("drained %d; want %d (with %d deletes racing)", total, writers*adds, n)
+		t.Fatalf("took %d; want %d (with %d deletes racing)", total, writers*adds, n)
 	}
 }
 
-// TestFirstAddsFromManyGoroutinesAreDrainedOnce has goroutines make the
-// first Adds after a drain at the same time, pushing onto the table's dirty
-// lists together: every counter is drained once, with every Add.
-func TestFirstAddsFromManyGoroutinesAreDrainedOnce(t *testing.T) {
+// TestFirstAddsFromManyGoroutinesAreTakenOnce has goroutines make the
+// first Adds after a take at the same time, pushing onto the table's dirty
+// lists together: every counter is taken once, with every Add.
+func TestFirstAddsFromManyGoroutinesAreTakenOnce(t *testing.T) {
 	const names, goroutines = 1000, 16
 	tab := NewTable(0)
 	counters := make([]*Counter, names)
@@ -242,17 +242,17 @@ func TestFirstAddsFromManyGoroutinesAreDrainedOnce(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		drained := make(map[*Counter]int, names)
-		tab.Drain(func(c *Counter, d int64) {
-			c.Settle(d)
-			drained[c]++
+		taken := make(map[*Counter]int, names)
+		tab.Take(func(c *Counter, d int64) {
+			tab.Settle(c, d)
+			taken[c]++
 			if d != goroutines {
-				t.Errorf("round %d: %s drained %d; want %d", round, c.Name(), d, goroutines)
+				t.Errorf("round %d: %s took %d; want %d", round, c.Name(), d, goroutines)
 			}
 		})
 		for _, c := range counters {
-			if drained[c] != 1 {
-				t.Fatalf("round %d: %s drained %d times; want once", round, c.Name(), drained[c])
+			if taken[c] != 1 {
+				t.Fatalf("round %d: %s taken %d times; want once", round, c.Name(), taken[c])
 			}
 		}
 	}
