@@ -93,9 +93,10 @@ const yieldBits = 14
 // ~100× faster, at a cost too small to measure; Adds that block
 // elsewhere (request handlers) are unaffected either way. The yield is
 // drawn at random, not from v as the sample is: a cell starts from zero
-// after every drain, and the first value that a hash of v picks at this
+// after every take, and the first value that a hash of v picks at this
 // rate is in the thousands, which few of thousands of counters added to by
 // name reach between two flushes, so their adders would hardly ever yield.
+//
 //go:noinline
 func (c *Counter) sample(s *stripes, n *atomic.Int64, v int64) {
 	if n.Load() != v {
