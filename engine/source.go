@@ -20,9 +20,9 @@ var _ flush.Source = source{}
 // dirty list.
 const drainChunk = 256
 
-// Drain drains the table, attaching the registration of counters that
-// have one (CounterOptions.Register), and sweeps a share of the table for
-// idle counters. A delta's Key is the counter's name: the flusher
+// Drain drains the table and the token adds (see AddOnce), attaching the
+// registration of counters that have one (CounterOptions.Register), and
+// sweeps a share of the table for idle counters. A delta's Key is the counter's name: the flusher
 // prefixes the namespace (flush.Options.KeyPrefix), so no key is built
 // per flush.
 func (s source) Drain(dst []flush.Delta) []flush.Delta {
@@ -48,6 +48,7 @@ func (s source) Drain(dst []flush.Delta) []flush.Delta {
 			e.epoch++
 		}
 	})
+	dst = e.drainOnceLocked(dst)
 	e.sweepIdleLocked()
 	return dst
 }
@@ -76,7 +77,12 @@ func (s source) Settle(ds []flush.Delta) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.epoch++
+	now := time.Now()
 	for _, d := range ds {
+		if d.Token != "" {
+			e.settleOnceLocked(d, now)
+			continue
+		}
 		c := d.Ref.(*shard.Counter)
 		c.Settle(d.N)
 		if len(e.cache) > 0 {
@@ -96,6 +102,10 @@ func (s source) Restore(ds []flush.Delta) {
 	s.e.mu.Lock()
 	defer s.e.mu.Unlock()
 	for _, d := range ds {
+		if d.Token != "" {
+			s.e.restoreOnce(d)
+			continue
+		}
 		d.Ref.(*shard.Counter).Restore(d.N)
 	}
 }
