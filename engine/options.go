@@ -45,7 +45,7 @@ type Options struct {
 	// TokenTTL is how long Redis remembers the token of a retry-safe add
 	// (see AddOnce) after the flush that writes it: an AddOnce with the
 	// same token on the same counter, from any process, is not counted
-	// again within it, and is after it. Default 24h; at least 1ms.
+	// again within it; one after it is. Default 24h; at least 1ms.
 	TokenTTL time.Duration
 	// MaxPendingTokens bounds the token adds (AddOnce) held in memory
 	// until Redis confirms them, about 200 bytes each: unlike Adds they

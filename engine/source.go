@@ -22,9 +22,9 @@ const drainChunk = 256
 
 // Drain drains the table and the token adds (see AddOnce), attaching the
 // registration of counters that have one (CounterOptions.Register), and
-// sweeps a share of the table for idle counters. A delta's Key is the counter's name: the flusher
-// prefixes the namespace (flush.Options.KeyPrefix), so no key is built
-// per flush.
+// sweeps a share of the table for idle counters. A delta's Key is the
+// counter's name: the flusher prefixes the namespace
+// (flush.Options.KeyPrefix), so no key is built per flush.
 func (s source) Drain(dst []flush.Delta) []flush.Delta {
 	e := s.e
 	e.mu.Lock()

@@ -84,7 +84,7 @@ type Options struct {
 	KeyTTL time.Duration
 	// TokenTTL is how long Redis keeps a delta's Token (see Delta.Token)
 	// after the batch that creates it: a delta under the same token is not
-	// applied again within it, and is after it. Default 24h; at least 1ms.
+	// applied again within it; one after it is. Default 24h; at least 1ms.
 	TokenTTL time.Duration
 	// OnError, when set, is called from the flushing goroutine with each
 	// *KeyError and each failed flush.
