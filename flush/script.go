@@ -81,8 +81,9 @@ const failureWindow = 1024
 // order, {3, {}} when the record was lost while the batch was in doubt
 // and {4, seq} when the record regressed below the base; errors is
 // {index, message, ...} for the keys Redis refused, and seen the indexes
-// of the deltas whose token Redis held, both kept in the record so that a
-// resend finding the batch applied reports them again. redis.pcall keeps
+// of the deltas whose token Redis held (left out when there are none),
+// both kept in the record so that a resend finding the batch applied
+// reports them again. redis.pcall keeps
 // one refused key from aborting the script: Redis would not roll back the
 // INCRBYs already done. For the same reason every command that can fail
 // runs before the record is written, and a failed registration skips its
@@ -106,9 +107,9 @@ if seq <= last then
   local rec = redis.call('HGET', KEYS[1], field)
   if rec then
     rec = cjson.decode(rec)
-    if rec[1] == seq then return {0, rec[2], rec[3] or {}} end
+    if rec[1] == seq then return {0, rec[2], rec[3]} end
   end
-  return {0, {}, {}}
+  return {0, {}}
 end
 if last ~= seq - 1 and tonumber(ARGV[2]) ~= seq - 1 then
   return {2, {}}
@@ -209,6 +210,7 @@ redis.call('HSET', KEYS[1], 'seq', ARGV[1], 't', now[1] * 1000 + math.floor(now[
 if #failed > 0 or #seen > 0 then
   redis.call('HSET', KEYS[1], field, cjson.encode({seq, failed, seen}))
 end
+if #seen == 0 then return {1, failed} end -- a reply go-redis parses without one more slice
 return {1, failed, seen}
 `
 
