@@ -590,3 +590,40 @@ func heapAlloc() uint64 {
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
 }
+
+// TestTokenRedisMemory measures what a token costs Redis for its window:
+// a key of its own with a TTL.
+func TestTokenRedisMemory(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{}) // its own: INFO memory is per server
+	rdb := srv.Client(t)
+	e := newEngine(t, rdb, engine.Options{FlushInterval: time.Hour})
+	used := func() int64 {
+		info, err := rdb.Info(context.Background(), "memory").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+				var m int64
+				fmt.Sscan(v, &m)
+				return m
+			}
+		}
+		t.Fatal("INFO memory without used_memory")
+		return 0
+	}
+	addOnceOrFail(t, e, "calls:acme", 1, "warm-up") // the record, the counter
+	flushOrFail(t, e)
+	before := used()
+	const n = 100_000
+	for i := range n {
+		addOnceOrFail(t, e, "calls:acme", 1, fmt.Sprintf("req-%016x", i))
+	}
+	flushOrFail(t, e)
+	per := float64(used()-before) / n
+	key := e.Key("calls:acme")
+	t.Logf("%.0f bytes of Redis memory per token (keys like {tag}%sonce:%d:calls:acme:req-0123456789abcdef)", per, key[:len(key)-len("calls:acme")], len("calls:acme"))
+	if per > 300 {
+		t.Errorf("%.0f bytes of Redis memory per token; the documentation says about 150", per)
+	}
+}
