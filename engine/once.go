@@ -302,11 +302,17 @@ func (e *Engine) settleOnceLocked(d flush.Delta, now time.Time) {
 	if s.adds == 0 {
 		delete(sh.byName, a.name)
 	}
+	c := a.c
 	a.state, a.settled, a.c = onceSettled, now, nil
 	sh.remember(a, o)
 	sh.live.Add(-1)
 	sh.mu.Unlock()
 	o.live.Add(-1)
+	if c != nil && len(e.special) > 0 {
+		if sp := e.special[c]; sp != nil && sp.retired && !e.holdsLocked(c) {
+			delete(e.special, c)
+		}
+	}
 	if d.TokenSeen {
 		o.seen.Add(1)
 		return

@@ -91,7 +91,7 @@ func (s source) Settle(ds []flush.Delta) {
 			}
 		}
 		if len(e.special) > 0 {
-			if sp := e.special[c]; sp != nil && sp.retired && c.Unflushed() == 0 {
+			if sp := e.special[c]; sp != nil && sp.retired && !e.holdsLocked(c) {
 				delete(e.special, c)
 			}
 		}
