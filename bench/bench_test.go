@@ -124,6 +124,28 @@ func TestCompareTable(t *testing.T) {
 	}
 }
 
+// TestCompareOnceRows checks the retry-safe add rows on a Redis of their
+// own: each counts every distinct event once and says what an event cost
+// Redis, and the tokens are gone afterwards with every other key.
+func TestCompareOnceRows(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	out, _ := runBench(t, append([]string{"-redis", srv.URL(), "-only", "once"}, short...)...)
+	for _, row := range []string{"naive SET NX, then INCRBY, per event", "script SET NX + INCRBY per event", "engine AddOnce"} {
+		line := ""
+		for l := range strings.SplitSeq(out, "\n") {
+			if strings.HasPrefix(l, row) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, "total exact") || !strings.Contains(line, "Redis cmd/event") {
+			t.Errorf("row %q: %q; want an exact total and Redis commands per event\n%s", row, line, out)
+		}
+	}
+	if n, err := srv.Client(t).DBSize(context.Background()).Result(); err != nil || n != 0 {
+		t.Errorf("%d keys left in Redis after the rows, %v; want none", n, err)
+	}
+}
+
 // TestCompareFallback runs the table where there is no Redis to use or
 // spawn: bench must fall back to a server in this process, label its
 // figures as in-process ones, compare nothing, and still count exactly.

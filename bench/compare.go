@@ -184,7 +184,12 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 			res.Rounds = append(res.Rounds, rd)
 			// Every round writes its own keys: drop the row's before the
 			// next, so that the keyspace does not grow with the rounds (an
-			// in-process server's commands slow down with it).
+			// in-process server's commands slow down with it). Keys put in
+			// a chosen hash slot by a "{tag}" before the namespace (the
+			// tokens of retry-safe adds) are found by a scan.
+			if tagged, err := scanKeys(ctx, admin, "{*}"+ns+"*"); err == nil {
+				keys = append(keys, tagged...)
+			}
 			deleteKeys(ctx, admin, &keys)
 		}
 	}

@@ -18,8 +18,9 @@
 // go-redis AutoPipeline, rueidis' automatic pipelining), the engine
 // (exactly-once and at-least-once, one hot counter through a held handle,
 // and Add(name) over -keys names; each ends with Close), serial.Allocator.Next,
-// lease TryAcquire+Release against raw SET NX PX + DEL, and queue
-// Push+Consume against naive LPUSH+RPOP. Counter rows check that the Redis
+// lease TryAcquire+Release against raw SET NX PX + DEL, unique counts
+// against PFADD per event, retry-safe adds (AddOnce) against SET NX then
+// INCRBY per event, and queue Push+Consume against naive LPUSH+RPOP. Counter rows check that the Redis
 // total equals what was counted. The headline divides the engine by the
 // fastest alternative and by INCR per event, round by round; engine rows
 // also report the staleness the engine observed (Stats.MaxStaleness). On

@@ -106,7 +106,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&cfg.pipeline, "pipeline", 100, "INCRs per round trip in the go-redis Pipeline row")
 	fs.IntVar(&cfg.keys, "keys", 10000, "distinct names in the engine Add(name) row")
 	fs.DurationVar(&cfg.flushInterval, "flush", 100*time.Millisecond, "engine flush interval")
-	only := fs.String("only", "", "comma-separated row ids or groups (counter, serial, lease, unique, queue) to run")
+	only := fs.String("only", "", "comma-separated row ids or groups (counter, serial, lease, unique, once, queue) to run")
 	asJSON := fs.Bool("json", false, "print the report as JSON (schema "+SchemaCompare+", see bench/README.md)")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "no progress display on stderr")
 	if err := parse(fs, args); err != nil {

@@ -57,6 +57,9 @@ func writeTable(w io.Writer, rep *Report) error {
 			}
 			check = map[bool]string{true: exact, false: "MISMATCH"}[*r.Verified]
 		}
+		if r.Group == "once" && r.OpsPerCommand > 0 {
+			check = strings.TrimPrefix(fmt.Sprintf("%s; %.2f Redis cmd/event", check, 1/r.OpsPerCommand), "; ")
+		}
 		if r.Note != "" {
 			check = strings.TrimPrefix(check+"; "+r.Note, "; ")
 		}
@@ -73,12 +76,14 @@ ops/s and Redis cmd/s are per second of the measured phase. Redis cmd/s is the s
 The engine rows add in memory and write each dirty counter's delta once per flush; the other
 counter rows send one INCR per event. "total exact": in every round, Redis held exactly the number
 of events counted. Unique rows add distinct members; "count within 2.43%": in every round, PFCOUNT
-was within three standard errors of HyperLogLog (0.81%) of the members added.
+was within three standard errors of HyperLogLog (0.81%) of the members added. Retry-safe add rows
+("once") send each event under a token, one in eight a retry of the one before; "total exact":
+Redis counted each distinct event once. Redis cmd/event counts the commands scripts ran too.
 `)
 	if !inProcess {
 		fmt.Fprint(w, `ratio: ops/s over the baseline's in the same round, median over the rounds (counters and serial:
-naive INCR from the pool; leases: raw SET NX; unique counts: PFADD per event; queues: naive LPUSH
-+ RPOP).
+naive INCR from the pool; leases: raw SET NX; unique counts: PFADD per event; retry-safe adds: SET
+NX, then INCRBY, per event; queues: naive LPUSH + RPOP).
 `)
 	}
 	if len(rep.Headline) > 0 {

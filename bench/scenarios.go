@@ -20,7 +20,7 @@ import (
 // scenario is one row of the comparison.
 type scenario struct {
 	id, name string
-	group    string // counter, serial, lease, unique, queue
+	group    string // counter, serial, lease, unique, once, queue
 	baseline string // id of the row this one's ratio is against
 	workers  int    // goroutines
 	needsLua bool
@@ -94,6 +94,7 @@ func scenarios(cfg compareConfig) []scenario {
 			run: func(r *row) (outcome, error) { return leaseCycle(r, n) }},
 	}...)
 	list = append(list, uniqueScenarios(n)...)
+	list = append(list, onceScenarios(n)...)
 	return append(list, queueScenarios(n)...)
 }
 

@@ -59,9 +59,15 @@ func (e *Engine) retireLocked(c *shard.Counter) {
 	sp := e.special[c]
 	switch {
 	case sp == nil:
-	case c.Unflushed() == 0:
+	case !e.holdsLocked(c):
 		delete(e.special, c)
 	default:
 		sp.retired = true
 	}
+}
+
+// holdsLocked reports whether c has anything not settled: a delta, or
+// token adds (which carry its options too). e.mu must be held.
+func (e *Engine) holdsLocked(c *shard.Counter) bool {
+	return c.Unflushed() != 0 || e.once.sums(c.Name()).adds > 0
 }

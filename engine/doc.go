@@ -11,7 +11,10 @@
 // It wires package shard (the striped counters and name table) to package
 // flush (batching, pipelining, exactly-once application) and adds cached,
 // singleflighted reads, eviction of idle counters, options, lifecycle and
-// stats. Counters with options of their own come from CounterWith;
+// stats. AddOnce is a retry-safe add: an idempotency token travels with
+// the flush, which applies the add only if no process wrote that token
+// within Options.TokenTTL. Counters with options of their own come from
+// CounterWith;
 // package engine/window builds per-time-window counters on them. Order
 // IDs come from package serial directly.
 //

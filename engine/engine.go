@@ -43,6 +43,7 @@ type Engine struct {
 
 	upkeep  upkeep
 	uniques uniques
+	once    onces
 
 	// state is read by every Add: padding keeps the counters written by
 	// reads and flushes off its cache line.
@@ -85,6 +86,7 @@ func New(rdb redis.UniversalClient, opts Options) (*Engine, error) {
 		special: make(map[*shard.Counter]*special),
 	}
 	e.lastSweep = time.Now()
+	e.once.init(opts)
 	e.flusher, err = flush.New(rdb, source{e}, opts.flushOptions())
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -149,19 +151,18 @@ func (e *Engine) Forget(name string) bool {
 }
 
 // Discard drops the delta of the counter named name that has not been
-// sent to Redis yet, and returns it: for a key Redis keeps refusing (a
-// *flush.KeyError) whose delta its owner gives up on. A delta already sent
-// and in doubt is not affected. Discarded deltas are summed in
-// Stats.DiscardedDelta.
+// sent to Redis yet, its token adds (AddOnce) included, and returns it:
+// for a key Redis keeps refusing (a *flush.KeyError) whose delta its
+// owner gives up on. A delta already sent and in doubt is not affected.
+// Discarded deltas are summed in Stats.DiscardedDelta.
 func (e *Engine) Discard(name string) (int64, error) {
 	if err := checkName(name); err != nil {
 		return 0, err
 	}
-	c := e.table.Lookup(name)
-	if c == nil {
-		return 0, nil
+	n := e.once.discard(name)
+	if c := e.table.Lookup(name); c != nil {
+		n += c.Discard()
 	}
-	n := c.Discard()
 	e.discarded.Add(n)
 	return n, nil
 }
@@ -229,6 +230,9 @@ func (e *Engine) finalFlush(ctx context.Context) error {
 }
 
 func (e *Engine) anyUnflushed() bool {
+	if e.once.live.Load() > 0 {
+		return true
+	}
 	found := false
 	e.table.Range(func(c *shard.Counter) bool {
 		found = c.Unflushed() != 0
@@ -252,10 +256,11 @@ func (e *Engine) unflushed(err error) error {
 		}
 		return true
 	})
-	if u.Keys == 0 && err == nil {
+	e.once.unwritten(u)
+	if u.Keys == 0 && u.Tokens == 0 && err == nil {
 		return nil
 	}
-	if u.Keys == 0 && !flush.Retryable(err) {
+	if u.Keys == 0 && u.Tokens == 0 && !flush.Retryable(err) {
 		return err // a *flush.LostError: nothing left in memory, but say so
 	}
 	if u.Err == nil {

@@ -38,6 +38,13 @@ type UnflushedError struct {
 	Delta   int64    // their sum
 	InDoubt int64    // the part of Delta sent to Redis and not confirmed
 	Names   []string // up to 10 of them, for the log
+	// Token adds (see Engine.AddOnce) not confirmed: how many, their sum,
+	// the part of it sent and not confirmed (Redis may have applied it,
+	// once), and up to 10 of their counters.
+	Tokens       int
+	TokenDelta   int64
+	TokenInDoubt int64
+	TokenNames   []string
 	// Unique counts (see Engine.Unique) with registers left unwritten:
 	// how many, their registers, the part of those sent and not
 	// confirmed (Redis may have merged them), and up to 10 names.
@@ -54,6 +61,10 @@ func (e *UnflushedError) Error() string {
 	if e.Keys > 0 {
 		fmt.Fprintf(&b, " %d counters (delta %d, %d of it in doubt) not flushed, e.g. %s;",
 			e.Keys, e.Delta, e.InDoubt, strings.Join(e.Names, ", "))
+	}
+	if e.Tokens > 0 {
+		fmt.Fprintf(&b, " %d token adds (delta %d, %d of it in doubt) not flushed, e.g. to %s;",
+			e.Tokens, e.TokenDelta, e.TokenInDoubt, strings.Join(e.TokenNames, ", "))
 	}
 	if e.Uniques > 0 {
 		fmt.Fprintf(&b, " %d unique counts (%d registers, %d of them in doubt) not flushed, e.g. %s;",

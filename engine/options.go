@@ -42,6 +42,17 @@ type Options struct {
 	// KeyTTL, when positive, expires counters idle that long in Redis.
 	// Default 0: counters never expire.
 	KeyTTL time.Duration
+	// TokenTTL is how long Redis remembers the token of a retry-safe add
+	// (see AddOnce) after the flush that writes it: an AddOnce with the
+	// same token on the same counter, from any process, is not counted
+	// again within it; one after it is. Default 24h; at least 1ms.
+	TokenTTL time.Duration
+	// MaxPendingTokens bounds the token adds (AddOnce) held in memory
+	// until Redis confirms them, about 200 bytes each: unlike Adds they
+	// do not coalesce, so they pile up while Redis is down or slower than
+	// the adds. Past the bound AddOnce returns ErrTokenBacklog. Default
+	// 1,048,576; negative: no bound.
+	MaxPendingTokens int
 	// RecordTTL is how long an engine's exactly-once records outlive its
 	// last flush before the record collector deletes them; also the
 	// longest outage a batch in doubt rides through exactly once. Records
@@ -84,8 +95,8 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	// Negative Replicas, MaxReadAge and IdleEvict mean never (wait, reuse a
-	// read, evict).
-	if err := invalid.NonNegative(ErrInvalid, "Options", o, "Replicas", "MaxReadAge", "IdleEvict", "Delivery"); err != nil {
+	// read, evict); a negative MaxPendingTokens, no bound.
+	if err := invalid.NonNegative(ErrInvalid, "Options", o, "Replicas", "MaxReadAge", "IdleEvict", "Delivery", "MaxPendingTokens"); err != nil {
 		return o, err
 	}
 	if o.Delivery != flush.ExactlyOnce && o.Delivery != flush.AtLeastOnce {
@@ -112,6 +123,15 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxReadAge == 0 {
 		o.MaxReadAge = time.Second
 	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = 24 * time.Hour
+	}
+	if o.MaxPendingTokens == 0 {
+		o.MaxPendingTokens = 1 << 20
+	}
+	if o.TokenTTL < time.Millisecond {
+		return o, invalid.New(ErrInvalid, "Options.TokenTTL", o.TokenTTL, "must be at least 1ms")
+	}
 	return o, nil
 }
 
@@ -131,6 +151,7 @@ func (o Options) flushOptions() flush.Options {
 		RecordPrefix:   o.Namespace + "writer:",
 		RecordTTL:      o.RecordTTL,
 		KeyTTL:         o.KeyTTL,
+		TokenTTL:       o.TokenTTL,
 		OnError:        o.OnError,
 		Logger:         o.Logger,
 	}

@@ -39,7 +39,7 @@ func (e *Engine) value(ctx context.Context, name string, c *shard.Counter) (int6
 	for {
 		e.mu.RLock()
 		if r := e.cache[name]; r != nil && e.opts.MaxReadAge > 0 && time.Now().Sub(r.at) <= e.opts.MaxReadAge {
-			v := r.value + unflushed(e.counter(name, c))
+			v := r.value + e.pendingDelta(name, c)
 			e.mu.RUnlock()
 			e.readStats.hits.Add(1)
 			return v, nil
@@ -62,7 +62,7 @@ func (e *Engine) value(ctx context.Context, name string, c *shard.Counter) (int6
 			// Nothing of the counter was in flight when f was read, and
 			// nothing was taken or settled since: f holds exactly the
 			// deltas settled so far, the counter the rest.
-			v := f.value + unflushed(e.counter(name, c))
+			v := f.value + e.pendingDelta(name, c)
 			e.mu.RUnlock()
 			return v, nil
 		}
@@ -78,11 +78,15 @@ func (e *Engine) counter(name string, c *shard.Counter) *shard.Counter {
 	return e.table.Lookup(name)
 }
 
-func unflushed(c *shard.Counter) int64 {
-	if c == nil {
-		return 0
+// pendingDelta returns what this process added to the counter named name
+// (c, or the table's) and has not settled: its delta, and its token adds.
+// e.mu must be held.
+func (e *Engine) pendingDelta(name string, c *shard.Counter) int64 {
+	n := e.once.sums(name).delta
+	if c := e.counter(name, c); c != nil {
+		n += c.Unflushed()
 	}
-	return c.Unflushed()
+	return n
 }
 
 // fetch reads a counter's Redis value at a moment when none of its deltas
@@ -124,12 +128,12 @@ func (e *Engine) awaitSettled(ctx context.Context, name string, c *shard.Counter
 	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 10*time.Millisecond) {
 		e.mu.RLock()
 		epoch := e.epoch
-		var inflight int64
-		if c := e.counter(name, c); c != nil {
-			inflight = c.InFlight()
+		settled := e.once.sums(name).flying == 0
+		if c := e.counter(name, c); c != nil && c.InFlight() != 0 {
+			settled = false
 		}
 		e.mu.RUnlock()
-		if inflight == 0 {
+		if settled {
 			return epoch, nil
 		}
 		select {

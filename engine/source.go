@@ -22,11 +22,11 @@ var _ flush.Source = source{}
 // dirty list.
 const takeChunk = 256
 
-// Take takes the table's deltas, attaching the registration of counters
-// that have one (CounterOptions.Register), and sweeps a share of the
-// table for idle counters. A delta's Key is the counter's name: the
-// flusher prefixes the namespace (flush.Options.KeyPrefix), so no key is
-// built per flush.
+// Take takes the table's deltas and the token adds (see AddOnce),
+// attaching the registration of counters that have one
+// (CounterOptions.Register), and sweeps a share of the table for idle
+// counters. A delta's Key is the counter's name: the flusher prefixes the
+// namespace (flush.Options.KeyPrefix), so no key is built per flush.
 func (s source) Take(dst []flush.Delta) []flush.Delta {
 	e := s.e
 	e.mu.Lock()
@@ -50,6 +50,7 @@ func (s source) Take(dst []flush.Delta) []flush.Delta {
 			e.epoch++
 		}
 	})
+	dst = e.drainOnceLocked(dst)
 	e.sweepIdleLocked()
 	return dst
 }
@@ -78,7 +79,12 @@ func (s source) Settle(ds []flush.Delta) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.epoch++
+	now := time.Now()
 	for _, d := range ds {
+		if d.Token != "" {
+			e.settleOnceLocked(d, now)
+			continue
+		}
 		c := d.Ref.(*shard.Counter)
 		e.table.Settle(c, d.N)
 		if len(e.cache) > 0 {
@@ -87,7 +93,7 @@ func (s source) Settle(ds []flush.Delta) {
 			}
 		}
 		if len(e.special) > 0 {
-			if sp := e.special[c]; sp != nil && sp.retired && c.Unflushed() == 0 {
+			if sp := e.special[c]; sp != nil && sp.retired && !e.holdsLocked(c) {
 				delete(e.special, c)
 			}
 		}
@@ -98,6 +104,10 @@ func (s source) Restore(ds []flush.Delta) {
 	s.e.mu.Lock()
 	defer s.e.mu.Unlock()
 	for _, d := range ds {
+		if d.Token != "" {
+			s.e.restoreOnce(d)
+			continue
+		}
 		s.e.table.Restore(d.Ref.(*shard.Counter), d.N)
 	}
 }

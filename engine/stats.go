@@ -18,6 +18,8 @@ type Stats struct {
 	ReadRoundTrips   uint64 // GETs sent for Value (shared by concurrent readers)
 	// Uniques are the figures of the unique counts (see Engine.Unique).
 	Uniques UniqueStats
+	// Once are the figures of retry-safe adds (see Engine.AddOnce).
+	Once OnceStats
 }
 
 // Stats returns a snapshot of e's counters.
@@ -33,5 +35,6 @@ func (e *Engine) Stats() Stats {
 		ReadCacheHits:    e.readStats.hits.Load(),
 		ReadRoundTrips:   e.readStats.roundTrips.Load(),
 		Uniques:          e.uniqueStats(),
+		Once:             e.once.stats(),
 	}
 }

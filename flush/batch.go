@@ -21,6 +21,19 @@ type Delta struct {
 	// key (KeyPrefix does not apply); on Redis Cluster it must hash to the
 	// slot of the delta's key.
 	Register *Registration
+	// Token, when not empty, makes the delta a retry-safe add: the script
+	// applies it only if it creates the key Token (SET NX, expiring after
+	// Options.TokenTTL), in the same atomic step, so that an add carried
+	// again under a token Redis still holds (the same request retried in
+	// another process, say) is not applied twice. Token is a whole Redis
+	// key (KeyPrefix does not apply); on Redis Cluster it must hash to the
+	// slot of the delta's key. Only ExactlyOnce mode checks tokens: a
+	// Flusher in AtLeastOnce mode panics on a delta with one.
+	Token string
+	// TokenSeen is set by the Flusher on a delta with a Token that it
+	// gives to Settle because Redis held the token already: the delta was
+	// not applied, and never will be.
+	TokenSeen bool
 }
 
 // Registration is a sorted-set member added with ZADD NX (an existing
@@ -35,11 +48,13 @@ type Registration struct {
 // Its methods are called from one goroutine at a time, and none may keep
 // the slice it is given: the Flusher reuses it.
 type Source interface {
-	// Take appends the pending non-zero deltas to dst, one per key, and
-	// returns it. Taken deltas are in flight until Settled or Restored.
+	// Take appends the pending non-zero deltas to dst, one per key (and,
+	// next to it, one per Token: see Delta.Token), and returns it. Taken
+	// deltas are in flight until Settled or Restored.
 	Take(dst []Delta) []Delta
-	// Settle is given deltas Redis has applied, and deltas that are in
-	// doubt for good (see ErrRecordLost): in flight no more.
+	// Settle is given deltas Redis has applied, deltas whose Token Redis
+	// held already (TokenSeen: not applied), and deltas that are in doubt
+	// for good (see ErrRecordLost): in flight no more.
 	Settle(ds []Delta)
 	// Restore is given deltas that were not applied and never will be as
 	// sent (never sent, refused for their key, or refused by a master that
@@ -68,6 +83,7 @@ type batch struct {
 	floor, base uint64
 	resend      string
 	n, nTTL     int
+	nToken      int
 }
 
 // newBatch returns an empty batch, recycled if one is free.

@@ -36,6 +36,20 @@
 // so no configuration can make two writers take each other's batches for
 // duplicates.
 //
+// # Retry-safe adds
+//
+// Exactly-once covers a writer's own batches, not its callers' retries: a
+// request retried on another process is a second delta. A Delta with a
+// Token is applied only if the script creates the token's key (SET NX PX,
+// expiring after Options.TokenTTL) in the same atomic step, so a delta
+// carried again under a token Redis still holds is not applied, and is
+// given back to the Source with TokenSeen set. A resent batch that Redis
+// had applied reports the same tokens seen, from its writer record. The
+// deltas of one key whose tokens are new are summed into one INCRBY per
+// batch, so Redis runs about one command (the SET) per token. A token
+// whose delta Redis refuses for its key is deleted in the same step, to
+// be applied when it is sent again.
+//
 // # Redis Cluster
 //
 // A script call that declares keys of several slots is refused

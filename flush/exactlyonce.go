@@ -257,20 +257,24 @@ func (f *Flusher) lost(b *batch) error {
 	return err
 }
 
-// settle splits a confirmed batch into the deltas applied, those refused
-// for their key, and those of keys the master did not serve (moved).
-func (f *Flusher) settle(b *batch, failed map[int]string) []error {
-	if len(failed) == 0 {
+// settle splits a confirmed batch into the deltas applied, those whose
+// token Redis held (not applied), those refused for their key, and those
+// of keys the master did not serve (moved).
+func (f *Flusher) settle(b *batch, r scriptReply) []error {
+	if len(r.failed) == 0 && len(r.seen) == 0 {
 		f.confirmed(b.deltas, b.since)
 		return nil
 	}
 	applied := make([]Delta, 0, len(b.deltas))
-	var refused, moved []Delta
+	var seen, refused, moved []Delta
 	var msgs []string
 	for i, d := range b.deltas {
-		msg, ok := failed[i]
+		msg, failed := r.failed[i]
 		switch {
-		case !ok:
+		case r.seen[i]:
+			d.TokenSeen = true
+			seen = append(seen, d)
+		case !failed:
 			applied = append(applied, d)
 		case notServed(msg):
 			moved = append(moved, d)
@@ -280,6 +284,9 @@ func (f *Flusher) settle(b *batch, failed map[int]string) []error {
 		}
 	}
 	f.confirmed(applied, b.since)
+	if len(seen) > 0 {
+		f.src.Settle(seen)
+	}
 	f.rerouted(moved, b.since)
 	return f.refused(refused, msgs, b.since)
 }

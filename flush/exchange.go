@@ -28,20 +28,21 @@ type exchange struct {
 	keys keyWriter // the deltas' Redis keys
 	regs []int     // per registration, the 1-based index of its delta
 	ttls []int     // per delta with a TTL of its own, its 1-based index
+	toks []int     // per delta with a token, its 1-based index
 	args []any
 }
 
 // encode writes the Redis keys (prefix+Key) of the batches' deltas into
-// e.keys and the index of every registration into e.regs, and makes room
-// in e.args for all the calls: nothing may move once calls point into
-// them.
+// e.keys and the indexes of registrations, TTLs and tokens into e.regs,
+// e.ttls and e.toks, and makes room in e.args for all the calls:
+// nothing may move once calls point into them.
 func (e *exchange) encode(prefix string, batches []*batch) {
 	keys, bytes, args := 0, 0, 0
-	e.regs, e.ttls = e.regs[:0], e.ttls[:0]
+	e.regs, e.ttls, e.toks = e.regs[:0], e.ttls[:0], e.toks[:0]
 	for _, b := range batches {
 		keys += len(b.deltas)
-		args += 11 + 2*len(b.deltas)
-		b.nTTL = 0
+		args += 13 + 2*len(b.deltas)
+		b.nTTL, b.nToken = 0, 0
 		for i, d := range b.deltas {
 			bytes += len(prefix) + len(d.Key)
 			if d.Register != nil {
@@ -51,6 +52,11 @@ func (e *exchange) encode(prefix string, batches []*batch) {
 			if d.TTLMillis != 0 {
 				e.ttls = append(e.ttls, i+1)
 				b.nTTL++
+				args += 2
+			}
+			if d.Token != "" {
+				e.toks = append(e.toks, i+1)
+				b.nToken++
 				args += 2
 			}
 		}
@@ -90,7 +96,7 @@ func (f *Flusher) pipeline(ctx context.Context, n *node, batches []*batch) {
 	}
 	n.noScript, n.rebased = false, false
 	e.encode(f.opts.KeyPrefix, batches)
-	keys, regs, ttls := e.keys.wire, e.regs, e.ttls
+	keys, regs, ttls, toks := e.keys.wire, e.regs, e.ttls, e.toks
 	for _, b := range batches {
 		b.floor, b.base, b.n = f.floor[b.group], f.base(b.group), len(b.deltas)
 		b.resend = "0"
@@ -102,7 +108,8 @@ func (f *Flusher) pipeline(ctx context.Context, n *node, batches []*batch) {
 		// The arguments of applySource, all pointers but for constants
 		// and the record.
 		start := len(e.args)
-		e.args = append(e.args, call[0], call[1], 1, b.record, &b.seq, &b.floor, &b.resend, &f.keyTTLMillis, &b.n, &b.base, &b.nTTL)
+		e.args = append(e.args, call[0], call[1], 1, b.record, &b.seq, &b.floor, &b.resend, &f.keyTTLMillis, &b.n, &b.base,
+			&b.nTTL, &b.nToken, &f.tokenTTLMillis)
 		for i := range b.deltas {
 			e.args = append(e.args, &keys[i], &b.deltas[i].N)
 		}
@@ -111,6 +118,12 @@ func (f *Flusher) pipeline(ctx context.Context, n *node, batches []*batch) {
 			if b.deltas[i].TTLMillis != 0 {
 				e.args = append(e.args, &ttls[0], &b.deltas[i].TTLMillis)
 				ttls = ttls[1:]
+			}
+		}
+		for i := range b.deltas {
+			if b.deltas[i].Token != "" {
+				e.args = append(e.args, &toks[0], &b.deltas[i].Token)
+				toks = toks[1:]
 			}
 		}
 		for i := range b.deltas {
@@ -224,7 +237,7 @@ func (f *Flusher) replies(n *node) (pending []*batch, keyErrs []error, err error
 		now := time.Now()
 		f.history.add(b, now)
 		f.confirmedAt[b.group] = now
-		keyErrs = append(keyErrs, f.settle(b, r.failed)...)
+		keyErrs = append(keyErrs, f.settle(b, r)...)
 	}
 	if err == nil {
 		err = unreplicated

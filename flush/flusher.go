@@ -53,6 +53,8 @@ type Flusher struct {
 	plainKeys keyWriter    // AtLeastOnce: a pipeline's Redis keys
 	// keyTTLMillis is Options.KeyTTL in ms, where commands can point.
 	keyTTLMillis int64
+	// tokenTTLMillis is Options.TokenTTL in ms, likewise.
+	tokenTTLMillis int64
 	// restored holds, per key given back to the Source, the oldest time
 	// its delta may date from, so that a delta sent late still counts its
 	// full age in Stats.MaxStaleness.
@@ -114,6 +116,7 @@ func New(rdb redis.UniversalClient, src Source, opts Options) (*Flusher, error) 
 		stop:        make(chan struct{}),
 		done:        make(chan struct{}),
 	}
+	f.tokenTTLMillis = opts.TokenTTL.Milliseconds()
 	groups := 1
 	if cc, ok := rdb.(*redis.ClusterClient); ok {
 		groups = slots

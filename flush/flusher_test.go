@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -235,6 +236,7 @@ func TestInvalidOptions(t *testing.T) {
 	for _, o := range []Options{
 		{Interval: -1}, {BatchKeys: -1}, {PipelineKeys: -5}, {Timeout: -1},
 		{MaxBackoff: -1}, {RecordTTL: -1}, {KeyTTL: -1}, {Mode: 9},
+		{TokenTTL: -1}, {TokenTTL: time.Microsecond},
 	} {
 		if _, err := New(redis.NewClient(&redis.Options{}), newMapSource(), o); !errors.Is(err, ErrInvalid) {
 			t.Errorf("New(%+v) error = %v; want ErrInvalid", o, err)

@@ -82,6 +82,10 @@ type Options struct {
 	// KeyTTL, when positive, sets an expiry on every key written (PEXPIRE
 	// after INCRBY), so idle counters vanish. Default 0: no expiry.
 	KeyTTL time.Duration
+	// TokenTTL is how long Redis keeps a delta's Token (see Delta.Token)
+	// after the batch that creates it: a delta under the same token is not
+	// applied again within it; one after it is. Default 24h; at least 1ms.
+	TokenTTL time.Duration
 	// OnError, when set, is called from the flushing goroutine with each
 	// *KeyError and each failed flush.
 	OnError func(error)
@@ -111,6 +115,10 @@ func (o Options) withDefaults() (Options, error) {
 	def(&o.RecordTTL, time.Hour)
 	def(&o.MaxKeyBackoff, time.Minute)
 	def(&o.ReplicaTimeout, time.Second)
+	def(&o.TokenTTL, 24*time.Hour)
+	if o.TokenTTL < time.Millisecond {
+		return o, invalid.New(ErrInvalid, "Options.TokenTTL", o.TokenTTL, "must be at least 1ms (SET PX takes milliseconds)")
+	}
 	if o.BatchKeys == 0 {
 		o.BatchKeys = 512
 	}

@@ -55,6 +55,10 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	}
 	for i := range chunk {
 		d, key := &chunk[i], &f.plainKeys.wire[i]
+		if d.Token != "" {
+			// A Source's bug: a plain INCRBY would apply every retry.
+			panic("flush: a Delta with a Token needs ExactlyOnce mode")
+		}
 		cmds[i] = redis.NewIntCmd(ctx, "incrby", key, &d.N)
 		pipe.Process(ctx, cmds[i])
 		ttl := &f.keyTTLMillis

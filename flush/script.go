@@ -23,12 +23,24 @@ const failureWindow = 1024
 // waits for replicas, replicated); ARGV[3] "1" when the batch was sent
 // before and its outcome is in doubt; ARGV[4] the key TTL in ms (0: none);
 // ARGV[5] n; ARGV[6] the base, the lowest recorded seq the writer accepts
-// (its floor, unless it accepted a regression); ARGV[7] m; then n pairs, a
-// counter's key and its delta; then m pairs, the 1-based index of a delta
-// whose key has a TTL of its own and that TTL in ms (negative: set none),
-// which replaces ARGV[4] for that key; then one quadruple per
+// (its floor, unless it accepted a regression); ARGV[7] m; ARGV[8] t;
+// ARGV[9] the token TTL in ms; then n pairs, a counter's key and its
+// delta; then m pairs, the 1-based index of a delta whose key has a TTL of
+// its own and that TTL in ms (negative: set none), which replaces ARGV[4]
+// for that key; then t pairs, the 1-based index of a delta with a token
+// (see Delta.Token) and the token's key; then one quadruple per
 // registration: the 1-based index of its delta, the sorted set, the score
 // and the member, added with ZADD NX before the delta.
+//
+// A delta with a token applies only if SET NX PX creates the token's key:
+// one whose token is there already is not applied and is reported as
+// seen. The deltas of one key whose tokens were new are summed into one
+// INCRBY after the loop (so a busy counter costs a SET per token and an
+// INCRBY per batch, not two commands per token), as long as the sum stays
+// an integer a Lua number holds exactly (below 2^53); a larger delta has
+// an INCRBY of its own. When the INCRBY or the registration of a delta
+// with a token fails, its token is deleted again: the delta was not
+// applied, and a resend must be able to apply it.
 //
 // Only the record is declared in KEYS. On a Cluster, a script declaring
 // keys of several slots is refused whole (CROSSSLOT), whatever its flags;
@@ -64,12 +76,15 @@ const failureWindow = 1024
 // The record has no TTL: under a volatile-* eviction policy Redis would
 // evict it first, and with it the protection of the batches in doubt.
 //
-// It returns {1, errors} when it applied the batch now, {0, errors} when
-// the batch had been applied before, {2, {}} when it is out of order,
-// {3, {}} when the record was lost while the batch was in doubt and
-// {4, seq} when the record regressed below the base; errors is
-// {index, message, ...} for the keys Redis refused. redis.pcall keeps one
-// refused key from aborting the script: Redis would not roll back the
+// It returns {1, errors, seen} when it applied the batch now, {0, errors,
+// seen} when the batch had been applied before, {2, {}} when it is out of
+// order, {3, {}} when the record was lost while the batch was in doubt
+// and {4, seq} when the record regressed below the base; errors is
+// {index, message, ...} for the keys Redis refused, and seen the indexes
+// of the deltas whose token Redis held (left out when there are none),
+// both kept in the record so that a resend finding the batch applied
+// reports them again. redis.pcall keeps
+// one refused key from aborting the script: Redis would not roll back the
 // INCRBYs already done. For the same reason every command that can fail
 // runs before the record is written, and a failed registration skips its
 // delta.
@@ -92,50 +107,111 @@ if seq <= last then
   local rec = redis.call('HGET', KEYS[1], field)
   if rec then
     rec = cjson.decode(rec)
-    if rec[1] == seq then return {0, rec[2]} end
+    if rec[1] == seq then return {0, rec[2], rec[3]} end
   end
   return {0, {}}
 end
 if last ~= seq - 1 and tonumber(ARGV[2]) ~= seq - 1 then
   return {2, {}}
 end
-local failed = {}
+local failed, seen = {}, {}
 local keyttl = tonumber(ARGV[4])
 local n = tonumber(ARGV[5])
 local m = tonumber(ARGV[7])
-local ttl = {}
-for j = 8 + 2 * n, 7 + 2 * n + 2 * m, 2 do
+local t = tonumber(ARGV[8])
+local ttl, token, reg = {}, {}, {}
+local j = 10 + 2 * n
+for _ = 1, m do
   ttl[tonumber(ARGV[j])] = tonumber(ARGV[j + 1])
+  j = j + 2
 end
-local reg = {}
-for j = 8 + 2 * n + 2 * m, #ARGV, 4 do
-  reg[tonumber(ARGV[j])] = j
+for _ = 1, t do
+  token[tonumber(ARGV[j])] = ARGV[j + 1]
+  j = j + 2
 end
+for k = j, #ARGV, 4 do
+  reg[tonumber(ARGV[k])] = k
+end
+-- Per key, the deltas whose tokens were new, summed for one INCRBY after
+-- the loop: {sum, ttl, index, ...}; summed lists the keys in order.
+local sums, summed = {}, {}
 -- Locals, not globals, in the loop that runs once per key.
 local argv, pcall, type = ARGV, redis.pcall, type
-for i = 1, n do
-  local key = argv[6 + 2 * i]
-  local j = reg[i]
-  local r = j and pcall('ZADD', argv[j + 1], 'NX', argv[j + 2], argv[j + 3]) or nil
-  if r == nil or type(r) == 'number' then
-    r = pcall('INCRBY', key, argv[7 + 2 * i])
+local function fail(i, r)
+  -- Redis checks maxmemory at a script's first write only: a refusal
+  -- here means nothing was written, so refuse the batch as a whole.
+  if string.sub(r.err, 1, 3) == 'OOM' then return r end
+  failed[#failed + 1] = i
+  failed[#failed + 1] = r.err
+end
+-- sum adds delta i to its key's sum and reports whether it could: a Lua
+-- number holds integers exactly only below 2^53.
+local function sum(key, i, delta)
+  local x = tonumber(delta)
+  local s = sums[key]
+  if s == nil then
+    s = {0, ttl[i] or keyttl}
+    sums[key] = s
+    summed[#summed + 1] = key
   end
-  if type(r) == 'table' then
-    -- Redis checks maxmemory at a script's first write only: a refusal
-    -- here means nothing was written, so refuse the batch as a whole.
-    if string.sub(r.err, 1, 3) == 'OOM' then return r end
-    failed[#failed + 1] = i
-    failed[#failed + 1] = r.err
-  elseif (ttl[i] or keyttl) > 0 then
-    redis.call('PEXPIRE', key, ttl[i] or keyttl)
+  if math.abs(s[1] + x) >= 2^53 then return false end
+  s[1] = s[1] + x
+  s[#s + 1] = i
+  return true
+end
+for i = 1, n do
+  local key, delta, tok, k = argv[8 + 2 * i], argv[9 + 2 * i], token[i], reg[i]
+  local apply, set, err = tok == nil, false, nil
+  if tok then
+    local r = pcall('SET', tok, 1, 'NX', 'PX', argv[9])
+    if r == false then
+      seen[#seen + 1] = i -- the token is there: this add was applied before
+    elseif r.err then
+      err = r
+    else
+      apply, set = true, true
+    end
+  end
+  if apply and k then
+    local r = pcall('ZADD', argv[k + 1], 'NX', argv[k + 2], argv[k + 3])
+    if type(r) == 'table' then apply, err = false, r end
+  end
+  if apply and not (set and sum(key, i, delta)) then
+    local r = pcall('INCRBY', key, delta)
+    if type(r) == 'table' then
+      err = r
+    elseif (ttl[i] or keyttl) > 0 then
+      redis.call('PEXPIRE', key, ttl[i] or keyttl)
+    end
+  end
+  if err then
+    local oom = fail(i, err)
+    if oom then return oom end
+    if set then redis.call('DEL', tok) end
+  end
+end
+for _, key in ipairs(summed) do
+  local s = sums[key]
+  if #s > 2 then
+    local r = pcall('INCRBY', key, string.format('%.0f', s[1]))
+    if type(r) == 'table' then
+      -- Not the script's first write: no OOM here (see fail).
+      for k = 3, #s do
+        fail(s[k], r)
+        redis.call('DEL', token[s[k]])
+      end
+    elseif s[2] > 0 then
+      redis.call('PEXPIRE', key, s[2])
+    end
   end
 end
 local now = redis.call('TIME')
 redis.call('HSET', KEYS[1], 'seq', ARGV[1], 't', now[1] * 1000 + math.floor(now[2] / 1000))
-if #failed > 0 then
-  redis.call('HSET', KEYS[1], field, cjson.encode({seq, failed}))
+if #failed > 0 or #seen > 0 then
+  redis.call('HSET', KEYS[1], field, cjson.encode({seq, failed, seen}))
 end
-return {1, failed}
+if #seen == 0 then return {1, failed} end -- a reply go-redis parses without one more slice
+return {1, failed, seen}
 `
 
 // applyScript runs applySource on a single node or a failover client.
@@ -175,12 +251,13 @@ const (
 type scriptReply struct {
 	outcome int64          // one of the outcomes above
 	failed  map[int]string // 0-based delta index → Redis error message
+	seen    map[int]bool   // 0-based indexes of the deltas whose token Redis held
 	last    uint64         // outcomeRegressed: the seq recorded
 }
 
 func parseScriptReply(v any) (scriptReply, error) {
 	arr, ok := v.([]any)
-	if !ok || len(arr) != 2 {
+	if !ok || len(arr) < 2 {
 		return scriptReply{}, fmt.Errorf("flush: unexpected script reply %v", v)
 	}
 	status, _ := arr[0].(int64)
@@ -201,6 +278,19 @@ func parseScriptReply(v any) (scriptReply, error) {
 			r.failed = map[int]string{}
 		}
 		r.failed[int(idx)-1] = msg
+	}
+	if len(arr) > 2 {
+		seen, _ := arr[2].([]any)
+		for _, x := range seen {
+			idx, ok := x.(int64)
+			if !ok {
+				return scriptReply{}, fmt.Errorf("flush: unexpected script reply %v", v)
+			}
+			if r.seen == nil {
+				r.seen = map[int]bool{}
+			}
+			r.seen[int(idx)-1] = true
+		}
 	}
 	return r, nil
 }
