@@ -69,6 +69,13 @@
 //	abacus_engine_unique_registers_total         counter  registers written, as Redis confirmed
 //	abacus_engine_unique_failures_total          counter  writes that failed and were resent
 //	abacus_engine_unique_refusals_total          counter  writes Redis refused for their key
+//	abacus_engine_once_adds_total                counter  AddOnce calls with a token new to the process
+//	abacus_engine_once_dropped_total             counter  AddOnce calls dropped in the process (token held)
+//	abacus_engine_once_applied_total             counter  token adds Redis applied
+//	abacus_engine_once_seen_total                counter  token adds Redis refused: it held the token
+//	abacus_engine_once_pending                   gauge    token adds not yet confirmed by Redis
+//	abacus_engine_once_remembered_tokens         gauge    flushed tokens whose retries are dropped locally
+//	abacus_engine_once_backlogged_total          counter  AddOnce calls turned away (ErrTokenBacklog)
 //
 // Serial allocators, from serial.Stats, labelled serial:
 //

@@ -43,6 +43,13 @@ var engineStatTable = []stat[es]{
 	counter("unique_registers_total", "HyperLogLog registers written, as confirmed by Redis.", func(s es) float64 { return float64(s.Uniques.Registers) }),
 	counter("unique_failures_total", "Unique count writes that failed and were resent.", func(s es) float64 { return float64(s.Uniques.Failures) }),
 	counter("unique_refusals_total", "Unique count writes Redis refused for their key.", func(s es) float64 { return float64(s.Uniques.Refusals) }),
+	counter("once_adds_total", "AddOnce calls whose token was new to this process.", func(s es) float64 { return float64(s.Once.Adds) }),
+	counter("once_dropped_total", "AddOnce calls dropped in this process, which held their token.", func(s es) float64 { return float64(s.Once.Dropped) }),
+	counter("once_applied_total", "Token adds Redis applied.", func(s es) float64 { return float64(s.Once.Applied) }),
+	counter("once_seen_total", "Token adds Redis did not apply because it held their token.", func(s es) float64 { return float64(s.Once.Seen) }),
+	gauge("once_pending", "Token adds not yet confirmed by Redis.", func(s es) float64 { return float64(s.Once.Pending) }),
+	gauge("once_remembered_tokens", "Flushed tokens whose retries this process drops without asking Redis.", func(s es) float64 { return float64(s.Once.Remembered) }),
+	counter("once_backlogged_total", "AddOnce calls turned away because too many token adds waited for Redis.", func(s es) float64 { return float64(s.Once.Backlogged) }),
 }
 
 func lastFlush(s es) float64 {
