@@ -131,12 +131,7 @@ func TestCompareOnceRows(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	out, _ := runBench(t, append([]string{"-redis", srv.URL(), "-only", "once"}, short...)...)
 	for _, row := range []string{"naive SET NX, then INCRBY, per event", "script SET NX + INCRBY per event", "engine AddOnce"} {
-		line := ""
-		for l := range strings.SplitSeq(out, "\n") {
-			if strings.HasPrefix(l, row) {
-				line = l
-			}
-		}
+		line := lineOf(out, row)
 		if !strings.Contains(line, "total exact") || !strings.Contains(line, "Redis cmd/event") {
 			t.Errorf("row %q: %q; want an exact total and Redis commands per event\n%s", row, line, out)
 		}
@@ -167,6 +162,36 @@ func TestCompareFallback(t *testing.T) {
 			t.Errorf("table contains %q:\n%s", bad, out)
 		}
 	}
+}
+
+// TestCompareFallbackSkipsWhatItCannotRun: the rows miniredis cannot
+// serve say so, and nothing fails.
+func TestCompareFallbackSkipsWhatItCannotRun(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("REDIS_URL", "")
+	out, _ := runBench(t, append([]string{"-only", "unique,once"}, short...)...)
+	for _, row := range []string{"engine Unique.Add", "engine AddOnce"} {
+		line := lineOf(out, row)
+		if !strings.Contains(line, "skipped: needs a Redis server: miniredis") {
+			t.Errorf("row %q: %q; want it skipped, naming miniredis' limit\n%s", row, line, out)
+		}
+	}
+	for _, row := range []string{"naive PFADD per event", "naive SET NX, then INCRBY, per event"} {
+		if line := lineOf(out, row); strings.Contains(line, "skipped") || strings.Contains(line, "error:") {
+			t.Errorf("row %q: %q; want it run\n%s", row, line, out)
+		}
+	}
+}
+
+// lineOf returns the line of the table out that starts with row, or "".
+func lineOf(out, row string) string {
+	line := ""
+	for l := range strings.SplitSeq(out, "\n") {
+		if strings.HasPrefix(l, row) {
+			line = l
+		}
+	}
+	return line
 }
 
 func TestUsage(t *testing.T) {

@@ -151,9 +151,12 @@ func compare(ctx context.Context, cfg compareConfig, tg *target.Target) (*Report
 	runs := 0
 	for _, s := range todo {
 		res := Result{ID: s.id, Name: s.name, Group: s.group, Peer: s.peer, Goroutines: s.workers, Baseline: s.baseline}
-		if s.needsLua && !tg.Lua {
-			res.Skipped = "needs Lua scripts, which this Redis (the fake) does not run"
-		} else {
+		switch {
+		case s.needsLua && !tg.Lua:
+			res.Skipped = "needs Lua scripts, which this Redis does not run"
+		case s.notInProcess != "" && tg.Kind == target.InProcess:
+			res.Skipped = "needs a Redis server: " + s.notInProcess
+		default:
 			runs += cfg.rounds
 		}
 		rep.Results = append(rep.Results, res)

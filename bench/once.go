@@ -23,7 +23,8 @@ func onceScenarios(n int) []scenario {
 		{id: "script-setnx-incrby", name: "script SET NX + INCRBY per event", group: "once", baseline: "naive-setnx-incrby", workers: n, needsLua: true,
 			run: func(r *row) (outcome, error) { return scriptSetNXIncrBy(r, n) }},
 		{id: "engine-addonce", name: "engine AddOnce (tokens in the flush)", group: "once", baseline: "naive-setnx-incrby", workers: n, needsLua: true,
-			run: func(r *row) (outcome, error) { return engineAddOnce(r, n) }},
+			notInProcess: "miniredis runs scripts tens of times slower than Redis, too slow to write a round's tokens before Close gives up",
+			run:          func(r *row) (outcome, error) { return engineAddOnce(r, n) }},
 	}
 }
 

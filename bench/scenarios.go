@@ -24,8 +24,12 @@ type scenario struct {
 	baseline string // id of the row this one's ratio is against
 	workers  int    // goroutines
 	needsLua bool
-	peer     bool // what a user would pick instead of abacus
-	run      func(r *row) (outcome, error)
+	// notInProcess, when set, says why the row cannot run on the
+	// in-process miniredis, which runs every abacus script but is not
+	// Redis everywhere.
+	notInProcess string
+	peer         bool // what a user would pick instead of abacus
+	run          func(r *row) (outcome, error)
 }
 
 // outcome is what a scenario measured; the runner adds Redis' side.

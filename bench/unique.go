@@ -18,7 +18,8 @@ func uniqueScenarios(n int) []scenario {
 		{id: "naive-pfadd", name: "naive PFADD per event", group: "unique", baseline: "naive-pfadd", workers: n,
 			run: func(r *row) (outcome, error) { return naivePFADD(r, n) }},
 		{id: "engine-unique", name: "engine Unique.Add", group: "unique", baseline: "naive-pfadd", workers: n, needsLua: true,
-			run: func(r *row) (outcome, error) { return engineUnique(r, n) }},
+			notInProcess: "miniredis keeps HyperLogLogs in a format of its own, so its PFCOUNT cannot read the registers the engine merges",
+			run:          func(r *row) (outcome, error) { return engineUnique(r, n) }},
 	}
 }
 
