@@ -40,8 +40,9 @@ var ErrTokenBacklog = errors.New("engine: too many token adds wait for Redis")
 // and applies the delta only if it could. So a token is remembered for
 // TokenTTL after the flush that writes it, and a retry arriving after
 // that counts again. A retry this process still holds the token of
-// (waiting to be flushed, in flight, or flushed within the last
-// min(TokenTTL, 1m)) is dropped at once; any other goes to Redis. The
+// (waiting to be flushed, in flight, or written by a flush of its own
+// that took it within the last min(TokenTTL, 1m), so before Redis'
+// key expires) is dropped at once; any other goes to Redis. The
 // exactly-once of the flush covers lost replies, so a token is never
 // counted twice by a resend either.
 //
@@ -151,12 +152,16 @@ type onceShard struct {
 
 // onceAdd is one token add.
 type onceAdd struct {
-	key     string         // the token's Redis key (see tokenKey)
-	name    string         // the counter's
-	c       *shard.Counter // the counter's table entry when added, for its CounterOptions; or nil
-	n       int64
-	state   onceState
-	settled time.Time // when it was settled
+	key   string         // the token's Redis key (see tokenKey)
+	name  string         // the counter's
+	c     *shard.Counter // the counter's table entry when added, for its CounterOptions; or nil
+	n     int64
+	state onceState
+	// taken is when the flusher last took the add: before Redis could
+	// have written its token, so the token's key outlives
+	// taken+TokenTTL, and remembering the token until taken+recall never
+	// drops a retry that Redis would count.
+	taken time.Time
 }
 
 type onceState uint8
@@ -194,7 +199,7 @@ func (o *onces) add(name string, c *shard.Counter, delta int64, key string) (boo
 	sh := o.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if a := sh.byKey[key]; a != nil && (a.state != onceSettled || time.Since(a.settled) <= o.recall) {
+	if a := sh.byKey[key]; a != nil && (a.state != onceSettled || time.Since(a.taken) <= o.recall) {
 		o.dropped.Add(1)
 		return false, nil
 	}
@@ -258,7 +263,7 @@ func (e *Engine) drainOnceLocked(dst []flush.Delta) []flush.Delta {
 		sh := &o.shards[i]
 		sh.mu.Lock()
 		for _, a := range sh.pending {
-			a.state = onceInFlight
+			a.state, a.taken = onceInFlight, now
 			s := sh.byName[a.name]
 			s.flying++
 			s.inFlight += a.n
@@ -273,7 +278,7 @@ func (e *Engine) drainOnceLocked(dst []flush.Delta) []flush.Delta {
 		taken := len(sh.pending)
 		clear(sh.pending) // the adds are the flusher's now
 		sh.pending = sh.pending[:0]
-		for sh.n > 0 && now.Sub(sh.recalled[sh.head].settled) > o.recall {
+		for sh.n > 0 && now.Sub(sh.recalled[sh.head].taken) > o.recall {
 			sh.forgetOldest(o)
 		}
 		sh.mu.Unlock()
@@ -287,9 +292,11 @@ func (e *Engine) drainOnceLocked(dst []flush.Delta) []flush.Delta {
 }
 
 // settleOnceLocked records that Redis confirmed the token add of d:
-// applied, or not applied because it held the token (d.TokenSeen). e.mu
-// is held.
-func (e *Engine) settleOnceLocked(d flush.Delta, now time.Time) {
+// applied, or not applied because it held the token (d.TokenSeen). Only
+// an applied add's token is remembered: the key of a token Redis held
+// already was written earlier, by another add, and may expire any time.
+// e.mu is held.
+func (e *Engine) settleOnceLocked(d flush.Delta) {
 	o := &e.once
 	a := d.Ref.(*onceAdd)
 	sh := o.shard(a.key)
@@ -303,8 +310,14 @@ func (e *Engine) settleOnceLocked(d flush.Delta, now time.Time) {
 		delete(sh.byName, a.name)
 	}
 	c := a.c
-	a.state, a.settled, a.c = onceSettled, now, nil
-	sh.remember(a, o)
+	a.state, a.c = onceSettled, nil
+	if d.TokenSeen {
+		if sh.byKey[a.key] == a {
+			delete(sh.byKey, a.key)
+		}
+	} else {
+		sh.remember(a, o)
+	}
 	sh.live.Add(-1)
 	sh.mu.Unlock()
 	o.live.Add(-1)
@@ -433,8 +446,9 @@ type OnceStats struct {
 	// of this one, wrote within TokenTTL.
 	Seen    uint64
 	Pending int // token adds not yet confirmed by Redis
-	// Remembered counts the flushed tokens this process drops retries of
-	// without asking Redis: at most 16,384, each for min(TokenTTL, 1m).
+	// Remembered counts the tokens this process wrote to Redis and drops
+	// retries of without asking: at most 16,384, each for min(TokenTTL,
+	// 1m) from the flush that took it, which Redis' key outlives.
 	Remembered int
 	// Backlogged counts AddOnce calls turned away with ErrTokenBacklog.
 	Backlogged uint64

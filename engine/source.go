@@ -79,10 +79,9 @@ func (s source) Settle(ds []flush.Delta) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.epoch++
-	now := time.Now()
 	for _, d := range ds {
 		if d.Token != "" {
-			e.settleOnceLocked(d, now)
+			e.settleOnceLocked(d)
 			continue
 		}
 		c := d.Ref.(*shard.Counter)
