@@ -20,6 +20,7 @@ import (
 	"github.com/abacus-go/abacus/flush"
 	"github.com/abacus-go/abacus/internal/faultproxy"
 	"github.com/abacus-go/abacus/internal/hll"
+	"github.com/abacus-go/abacus/internal/redisinfo"
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
@@ -270,37 +271,15 @@ func TestUniqueMillionOverEightEngines(t *testing.T) {
 		members, engines, got, 100*(float64(got)-members)/members, commands)
 }
 
-// cmdStat is a command's line in INFO commandstats.
-type cmdStat struct{ calls, usec int64 }
-
-// commandStats returns Redis' calls and time spent per command since the
-// last CONFIG RESETSTAT; commands a script runs are counted too.
-func commandStats(t testing.TB, rdb redis.UniversalClient) map[string]cmdStat {
+// commandStats returns Redis' accounting per command since the last
+// CONFIG RESETSTAT; commands a script runs are counted too.
+func commandStats(t testing.TB, rdb redis.UniversalClient) redisinfo.Snapshot {
 	t.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	s, err := redisinfo.Read(context.Background(), rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stats := map[string]cmdStat{}
-	for _, line := range strings.Split(info, "\n") {
-		name, fields, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if !ok || !strings.HasPrefix(name, "cmdstat_") {
-			continue
-		}
-		var s cmdStat
-		for _, f := range strings.Split(fields, ",") {
-			k, v, _ := strings.Cut(f, "=")
-			n, _ := strconv.ParseInt(v, 10, 64)
-			switch k {
-			case "calls":
-				s.calls = n
-			case "usec":
-				s.usec = n
-			}
-		}
-		stats[strings.TrimPrefix(name, "cmdstat_")] = s
-	}
-	return stats
+	return s
 }
 
 // TestUniqueCommandsPerFlushIndependentOfMembers counts, with INFO
@@ -338,10 +317,10 @@ func TestUniqueCommandsPerFlushIndependentOfMembers(t *testing.T) {
 		stats := commandStats(t, rdb)
 		calls := map[string]int64{}
 		for _, cmd := range []string{"pfadd", "eval", "evalsha", "exists", "set", "pfmerge", "del", "get"} {
-			calls[cmd] = stats[cmd].calls
+			calls[cmd] = stats.Calls[cmd]
 		}
 		t.Logf("a flush of 5 counts after %d new members each: %v, %d µs in Redis",
-			tc.members, calls, stats["pfadd"].usec+stats["eval"].usec)
+			tc.members, calls, stats.Usec["pfadd"]+stats.Usec["eval"])
 		if calls[tc.cmd] != 5 || calls["pfadd"]+calls["eval"]+calls["evalsha"] != 5 || calls["get"] != 0 {
 			t.Errorf("after %d members: %v; want 5 %s, no other command per count", tc.members, calls, tc.cmd)
 		}

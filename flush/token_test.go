@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/abacus-go/abacus/internal/redisinfo"
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
@@ -121,7 +119,11 @@ func TestTokenDeltasOfAKeyShareOneINCRBY(t *testing.T) {
 	if err := f.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)
 	}
-	calls := commandCalls(t, rdb)
+	info, err := redisinfo.Read(ctx, rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := info.Calls
 	if got, _ := rdb.Get(ctx, p+"hot").Int64(); got != 100*101/2 {
 		t.Errorf("GET hot = %d; want %d", got, 100*101/2)
 	}
@@ -132,30 +134,6 @@ func TestTokenDeltasOfAKeyShareOneINCRBY(t *testing.T) {
 	if calls["set"] != 103 || calls["incrby"] != 1+3 {
 		t.Errorf("commands %v; want 103 SET and 4 INCRBY", calls)
 	}
-}
-
-// commandCalls returns the calls per command the server behind rdb ran
-// since its stats were last reset.
-func commandCalls(t *testing.T, rdb *redis.Client) map[string]int64 {
-	t.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls := map[string]int64{}
-	for line := range strings.SplitSeq(info, "\n") {
-		// cmdstat_incrby:calls=3,usec=...
-		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
-		if !ok {
-			continue
-		}
-		n, _, _ := strings.Cut(rest, ",")
-		calls[name], err = strconv.ParseInt(n, 10, 64)
-		if err != nil {
-			t.Fatalf("INFO commandstats line %q: %v", line, err)
-		}
-	}
-	return calls
 }
 
 // TestResentTokenBatchReportsTheSameSeen sends a batch three times, as a

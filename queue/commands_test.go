@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/abacus-go/abacus/internal/redisinfo"
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
@@ -104,24 +104,12 @@ func (c calls) String() string {
 // without INFO itself (the measurement's own).
 func commandStats(t testing.TB, rdb *redis.Client) calls {
 	t.Helper()
-	info, err := rdb.Info(context.Background(), "commandstats").Result()
+	s, err := redisinfo.Read(context.Background(), rdb)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := calls{}
-	for line := range strings.SplitSeq(info, "\n") {
-		// cmdstat_lpush:calls=3200,usec=...
-		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":calls=")
-		if !ok || name == "info" {
-			continue
-		}
-		n, err := strconv.ParseInt(rest[:strings.IndexByte(rest, ',')], 10, 64)
-		if err != nil {
-			t.Fatalf("INFO commandstats line %q: %v", line, err)
-		}
-		out[name] = n
-	}
-	return out
+	delete(s.Calls, "info")
+	return s.Calls
 }
 
 // since returns the calls made after prev.

@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/internal/faultproxy"
+	"github.com/abacus-go/abacus/internal/redisinfo"
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/abacus-go/abacus/queue"
 )
@@ -70,16 +71,11 @@ func pushAcked(t *testing.T, q *queue.Queue, bodies ...[]byte) []queue.ID {
 // its stats were last reset.
 func waits(t *testing.T, c *redis.Client) int {
 	t.Helper()
-	info, err := c.Info(context.Background(), "commandstats").Result()
+	s, err := redisinfo.Read(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(info, "cmdstat_wait:calls=")
-	if !ok {
-		return 0
-	}
-	n, _ := strconv.Atoi(rest[:strings.IndexByte(rest, ',')])
-	return n
+	return int(s.Calls["wait"])
 }
 
 // TestPushWaitsForReplicas checks who pays for WAIT: by default (auto) a

@@ -11,8 +11,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/abacus-go/abacus/bench/internal/redisinfo"
 	"github.com/abacus-go/abacus/engine"
+	"github.com/abacus-go/abacus/internal/redisinfo"
 )
 
 // probe measures staleness as a reader of Redis sees it: it adds 1 to its

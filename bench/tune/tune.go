@@ -12,8 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/abacus-go/abacus/bench/internal/redisinfo"
 	"github.com/abacus-go/abacus/engine"
+	"github.com/abacus-go/abacus/internal/redisinfo"
 )
 
 // Step is what one flush interval measured.

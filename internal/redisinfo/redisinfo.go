@@ -1,6 +1,6 @@
 // Package redisinfo reads a Redis server's own accounting (INFO stats and
-// INFO commandstats), so benchmarks can report the commands and bytes the
-// server saw rather than what the client believes it sent.
+// INFO commandstats), so benchmarks and tests can count the commands and
+// bytes the server saw rather than what the client believes it sent.
 package redisinfo
 
 import (
@@ -20,6 +20,9 @@ type Snapshot struct {
 	// ("incrby", "evalsha", "client|setinfo"). Commands run by Lua scripts
 	// are counted under their own names too, as Redis does.
 	Calls map[string]int64
+	// Usec is the server's time per command, in microseconds, named as
+	// in Calls.
+	Usec map[string]int64
 	// NetInput is total_net_input_bytes: request bytes from all clients.
 	NetInput int64
 	// NetOutput is total_net_output_bytes.
@@ -37,7 +40,7 @@ func Read(ctx context.Context, rdb redis.UniversalClient) (Snapshot, error) {
 
 // Parse reads the text of INFO stats and commandstats.
 func Parse(text string) (Snapshot, error) {
-	s := Snapshot{Calls: make(map[string]int64)}
+	s := Snapshot{Calls: make(map[string]int64), Usec: make(map[string]int64)}
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -52,12 +55,16 @@ func Parse(text string) (Snapshot, error) {
 			s.NetOutput, _ = strconv.ParseInt(val, 10, 64)
 		case strings.HasPrefix(key, "cmdstat_"):
 			// cmdstat_incrby:calls=12,usec=34,...
-			calls, _, _ := strings.Cut(val, ",")
+			name := strings.TrimPrefix(key, "cmdstat_")
+			calls, rest, _ := strings.Cut(val, ",")
 			n, err := strconv.ParseInt(strings.TrimPrefix(calls, "calls="), 10, 64)
 			if err != nil {
 				return s, fmt.Errorf("redisinfo: bad line %q: %w", line, err)
 			}
-			s.Calls[strings.TrimPrefix(key, "cmdstat_")] = n
+			s.Calls[name] = n
+			if usec, _, _ := strings.Cut(rest, ","); strings.HasPrefix(usec, "usec=") {
+				s.Usec[name], _ = strconv.ParseInt(strings.TrimPrefix(usec, "usec="), 10, 64)
+			}
 		}
 	}
 	return s, nil
