@@ -159,7 +159,18 @@ local function sum(key, i, delta)
   s[#s + 1] = i
   return true
 end
-for i = 1, n do
+-- A batch of plain deltas (no token, registration or TTL: the common
+-- case) takes a loop of its own: the general one's bookkeeping per key
+-- costs Redis about a tenth more CPU than the INCRBYs themselves.
+local plain = t == 0 and m == 0 and keyttl <= 0 and next(reg) == nil
+for i = 1, plain and n or 0 do
+  local r = pcall('INCRBY', argv[8 + 2 * i], argv[9 + 2 * i])
+  if type(r) == 'table' then
+    local oom = fail(i, r)
+    if oom then return oom end
+  end
+end
+for i = 1, plain and 0 or n do
   local key, delta, tok, k = argv[8 + 2 * i], argv[9 + 2 * i], token[i], reg[i]
   local apply, set, err = tok == nil, false, nil
   if tok then
