@@ -155,14 +155,11 @@ func (a *Allocator) NextN(ctx context.Context, n int) ([]int64, error) {
 	ids := make([]int64, 0, n)
 	for len(ids) < n {
 		b := a.cur.Load()
-		want := int64(n - len(ids))
-		hi := b.used.Add(want)
-		if lo := hi - want; lo < b.size {
-			top := min(hi, b.size)
-			for off := lo + 1; off <= top; off++ {
-				ids = append(ids, b.base+off)
+		if first, got, trig := b.claim(int64(n - len(ids))); got > 0 {
+			for id := first; id < first+got; id++ {
+				ids = append(ids, id)
 			}
-			if lo < b.trigger && b.trigger <= top {
+			if trig {
 				a.prefetch(b)
 			}
 			continue
@@ -250,14 +247,25 @@ func (a *Allocator) claimLocked(b *block, l *lane) (int64, bool) {
 	if l != nil {
 		return a.refillLocked(b, l)
 	}
-	off := b.used.Add(1)
-	if off > b.size {
-		return 0, false
-	}
-	if off == b.trigger {
+	first, got, trig := b.claim(1)
+	if trig {
 		a.prefetchLocked(b)
 	}
-	return b.base + off, true
+	return first, got == 1
+}
+
+// claim takes up to n IDs of b, which may be used up or poisoned: the
+// first of them and how many (0 when b has none left), all consecutive,
+// and whether they include the trigger offset, whose issuance starts the
+// next fetch.
+func (b *block) claim(n int64) (first, got int64, trigger bool) {
+	hi := b.used.Add(n)
+	lo := hi - n
+	if lo >= b.size {
+		return 0, 0, false
+	}
+	top := min(hi, b.size)
+	return b.base + lo + 1, top - lo, lo < b.trigger && b.trigger <= top
 }
 
 // resizeLocked measures the rate at which IDs were issued since the last
@@ -282,9 +290,9 @@ func (b *block) issued() int64 {
 }
 
 // issuedLocked is how many IDs were issued, from retired blocks and the
-// current one.
+// current one, less those lanes hold (see heldLocked).
 func (a *Allocator) issuedLocked() int64 {
-	return a.retired + a.cur.Load().issued()
+	return a.retired + a.cur.Load().issued() - a.heldLocked()
 }
 
 // reserveLocked is how many IDs the blocks held beyond the current one
@@ -356,9 +364,8 @@ func (a *Allocator) installLocked() {
 func (a *Allocator) dropLocked() {
 	old := a.cur.Load()
 	used := old.used.Swap(poisoned)
-	a.retired += min(used, old.size)
+	a.retired += min(used, old.size) - a.dropLanesLocked()
 	a.cur.Store(&block{})
-	a.dropLanesLocked()
 	a.ready, a.readyIDs = nil, 0
 	a.stopRetryLocked()
 }

@@ -56,8 +56,8 @@
 //   - Within one Allocator, IDs are strictly increasing in the order in which
 //     Next and NextN return them (as linearized by an atomic counter; two
 //     goroutines may of course observe their results in either order).
-//     With Options.Unordered, only within each lane: a goroutine's
-//     successive IDs increase while it keeps its lane (and its stack).
+//     With Options.Unordered, IDs follow no order, not even one
+//     goroutine's, except within one NextN.
 //   - IDs are at least 1.
 //   - The number of Redis round trips equals the number of blocks fetched
 //     plus failed fetches (Stats reports both), plus in auto mode an INFO

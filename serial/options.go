@@ -33,10 +33,12 @@ type Options struct {
 	// holding a chunk of up to 4096 IDs of the current block, instead of
 	// from the block itself, so goroutines running at once rarely touch
 	// the same cache line. IDs stay unique (across Allocators and
-	// processes too), at least 1, and increasing within each lane, but
-	// not in the order Next returns them across goroutines; the chunks in
-	// hand when a process exits are lost with its block. NextN is
-	// unaffected. Default false: strictly increasing.
+	// processes too) and at least 1, but follow no order, not even
+	// between two calls from one goroutine (its lane depends on where in
+	// its stack it calls from); the chunks in hand when a process exits
+	// are lost with its block. NextN still returns increasing IDs. While
+	// blocks are too small for chunks of 64 IDs per lane, Next takes from
+	// the block as without lanes. Default false: strictly increasing.
 	Unordered bool
 	// MinBlock is the smallest block leased with one INCRBY, and the size of
 	// the first one. Default 100. Set MinBlock == MaxBlock for a fixed size.

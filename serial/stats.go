@@ -4,9 +4,7 @@ import "time"
 
 // Stats is a snapshot of an Allocator's activity since New.
 type Stats struct {
-	// Issued counts IDs handed out by Next and NextN; with
-	// Options.Unordered, those handed to lanes, some of which Next has not
-	// returned yet.
+	// Issued counts IDs handed out by Next and NextN.
 	Issued int64
 	// Blocks counts blocks accepted from Redis.
 	Blocks int64
@@ -43,8 +41,9 @@ type Stats struct {
 	Regressions int64
 	// BlockSize is the size the next fetch will request.
 	BlockSize int64
-	// Remaining is how many IDs the current block has left, not counting a
-	// prefetched one.
+	// Remaining is how many IDs the current block has left, and with
+	// Options.Unordered the chunks its lanes hold, not counting a
+	// prefetched block.
 	Remaining int64
 	// Prefetched reports whether a fetched block is waiting to become
 	// current (Ahead > 0).
@@ -85,9 +84,10 @@ func (a *Allocator) Stats() Stats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	b := a.cur.Load()
-	used := b.issued() // once, so that the figures add up under concurrent Next
+	// Each read once, so that the figures add up under concurrent Next.
+	used, held := b.issued(), a.heldLocked()
 	st := Stats{
-		Issued:       a.retired + used,
+		Issued:       a.retired + used - held,
 		Blocks:       a.stats.blocks,
 		RoundTrips:   a.stats.roundTrips,
 		FetchErrors:  a.stats.fetchErrors,
@@ -98,10 +98,10 @@ func (a *Allocator) Stats() Stats {
 		Waits:        a.stats.waits,
 		Regressions:  a.stats.regressions,
 		BlockSize:    a.size,
-		Remaining:    b.size - used,
+		Remaining:    b.size - used + held,
 		Prefetched:   len(a.ready) > 0,
 		Ahead:        len(a.ready),
-		InHand:       b.size - used + a.readyIDs,
+		InHand:       b.size - used + held + a.readyIDs,
 		Rate:         a.rate,
 		FetchTime:    a.lag,
 		HighWater:    a.highWater,

@@ -78,13 +78,5 @@ func (s *stripes) empty() int64 {
 // smallest power of two ≥ 2×GOMAXPROCS (at least 2), so that the goroutines
 // running at any moment rarely share a stripe.
 func DefaultMaxStripes() int {
-	return ceilPow2(2 * runtime.GOMAXPROCS(0))
-}
-
-func ceilPow2(n int) int {
-	p := 1
-	for p < n {
-		p <<= 1
-	}
-	return p
+	return stripe.Pow2(2 * runtime.GOMAXPROCS(0))
 }

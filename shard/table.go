@@ -74,7 +74,7 @@ func NewTable(maxStripes int) *Table {
 	if maxStripes <= 0 {
 		maxStripes = DefaultMaxStripes()
 	}
-	return &Table{maxStripes: ceilPow2(maxStripes), hash: newNameHash()}
+	return &Table{maxStripes: stripe.Pow2(maxStripes), hash: newNameHash()}
 }
 
 // Len returns the number of counters in the table.

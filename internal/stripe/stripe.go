@@ -20,6 +20,16 @@ func Probe() uint64 {
 	return uint64(uintptr(unsafe.Pointer(&x))) >> 11
 }
 
+// Pow2 is the smallest power of two at least n (1 for n ≤ 1): a stripe
+// count that Index's mask can address.
+func Pow2(n int) int {
+	p := 1
+	for p < n {
+		p <<= 1
+	}
+	return p
+}
+
 // Index hashes Probe with salt into [0, mask], mask being a power of two
 // minus one. The salt goes in before the hash, so a new salt moves
 // goroutines that collided apart (XORed after it, it would keep colliding
