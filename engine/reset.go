@@ -62,6 +62,7 @@ func (e *Engine) Reset(ctx context.Context, name string) error {
 	}
 	e.mu.Lock()
 	delete(e.cache, name) // the cached Redis value predates the reset
+	e.epoch++             // and so does any read in flight: it must not cache what it gets
 	e.mu.Unlock()
 	return nil
 }
@@ -72,17 +73,15 @@ func (e *Engine) Reset(ctx context.Context, name string) error {
 func (e *Engine) reset(ctx context.Context, name, token string) error {
 	key := e.Key(name)
 	keys := []string{key, e.resetMarker(key, name, token)}
-	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+	for backoff := 10 * time.Millisecond; ; {
 		cmd, _ := script.Run(ctx, e.rdb, resetScript, keys, resetMarkerTTL.Milliseconds())
 		err := cmd.Err()
 		var reply redis.Error
 		if err == nil || errors.As(err, &reply) {
 			return err // Redis answered: done, or refused (nothing reset)
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepBackoff(ctx, &backoff) {
 			return errors.Join(err, ctx.Err())
-		case <-time.After(backoff):
 		}
 	}
 }

@@ -3,6 +3,7 @@ package window
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -114,6 +115,13 @@ func New(e *engine.Engine, name string, opts Options) (*Counter, error) {
 	g, err := newGroup(e, opts.Group)
 	if err != nil {
 		return nil, err
+	}
+	// A window's counter name adds the group and the window to name; the
+	// longest (a start of 20 digits) must be a valid counter name, or Adds
+	// to the window would be refused with nobody to tell.
+	if n := len(g.counterName(name, opts.Size.Milliseconds(), math.MinInt64)); n > engine.MaxNameLen {
+		return nil, invalid.New(ErrInvalid, "name", name, "with the group and the window it makes counter names of up to "+
+			strconv.Itoa(n)+" bytes; at most "+strconv.Itoa(engine.MaxNameLen)+" are allowed")
 	}
 	return &Counter{e: e, name: name, size: opts.Size.Milliseconds(), group: g, live: make(map[int64]*engine.Counter)}, nil
 }

@@ -3,6 +3,7 @@ package window_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,6 +25,10 @@ func TestInvalid(t *testing.T) {
 		err   error
 	}{
 		{"name", func() error { _, err := window.New(e, "", window.Options{}); return err }()},
+		{"name", func() error { // fits alone, not with the group and the window
+			_, err := window.New(e, strings.Repeat("n", engine.MaxNameLen-10), window.Options{})
+			return err
+		}()},
 		{"Options.Size", func() error { _, err := window.New(e, "a", window.Options{Size: time.Microsecond}); return err }()},
 		{"Group", func() error { _, err := window.New(e, "a", window.Options{Group: "g{"}); return err }()},
 		{"engine Namespace", func() error { _, err := window.New(braced, "a", window.Options{}); return err }()},
