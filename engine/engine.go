@@ -135,6 +135,14 @@ func (e *Engine) Add(name string, delta int64) error {
 // Key returns the Redis key counter name is stored at.
 func (e *Engine) Key(name string) string { return e.opts.Namespace + name }
 
+// inSlotOf returns the prefix of the engine's keys that must live in the
+// Cluster hash slot of key (reset markers, tokens, scratch keys): a hash
+// tag of that slot, first, so that no brace in the namespace can move
+// them, then the namespace.
+func (e *Engine) inSlotOf(key string) string {
+	return "{" + flush.SlotTag(flush.Slot(key)) + "}" + e.opts.Namespace
+}
+
 // Forget removes the counter named name from memory and reports whether
 // it was there: for names a program knows it is done with (yesterday's
 // counters, a user who left). Its unflushed delta is still written, and

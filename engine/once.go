@@ -96,13 +96,12 @@ func (e *Engine) addOnce(name string, c *shard.Counter, delta int64, token strin
 }
 
 // tokenKey names the key in Redis that records token for the counter
-// named name. It lives in the counter key's hash slot (see resetMarker),
+// named name. It lives in the counter key's hash slot (see inSlotOf),
 // so that the flush script may write it next to the counter on a Cluster,
 // and holds the name's length, so that no other name and token make the
 // same key.
 func (e *Engine) tokenKey(name, token string) string {
-	tag := slotTags()[flush.Slot(e.opts.Namespace+name)]
-	return "{" + tag + "}" + e.opts.Namespace + "once:" + strconv.Itoa(len(name)) + ":" + name + ":" + token
+	return e.inSlotOf(e.Key(name)) + "once:" + strconv.Itoa(len(name)) + ":" + name + ":" + token
 }
 
 // Bounds of the tokens a process remembers after their flush, to drop a

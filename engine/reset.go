@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/abacus-go/abacus/flush"
 	"github.com/abacus-go/abacus/internal/script"
 )
 
@@ -90,9 +89,8 @@ func (e *Engine) reset(ctx context.Context, name, token string) error {
 func (c *Counter) Reset(ctx context.Context) error { return c.e.Reset(ctx, c.c.Name()) }
 
 // resetMarker names the key that records a reset token of the counter
-// named name: in the counter key's hash slot (its hash tag is the slot's,
-// as for the unique counts' scratch keys), so that the reset is one script
-// on Redis Cluster too.
+// named name: in the counter key's hash slot (see inSlotOf), so that the
+// reset is one script on Redis Cluster too.
 func (e *Engine) resetMarker(key, name, token string) string {
-	return "{" + slotTags()[flush.Slot(key)] + "}" + e.opts.Namespace + "reset:" + name + ":" + token
+	return e.inSlotOf(key) + "reset:" + name + ":" + token
 }

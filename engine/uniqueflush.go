@@ -61,25 +61,9 @@ if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return string.byte(redis.call('GETRANGE', KEYS[1], 4, 4))
 `)
 
-// slotTags maps every Cluster hash slot to a short string that hashes to
-// it, so that "{tag}" puts a scratch key in the slot of any key. Computed
-// once, in a few milliseconds.
-var slotTags = sync.OnceValue(func() []string {
-	tags := make([]string, 16384)
-	for n, missing := uint64(0), len(tags); missing > 0; n++ {
-		tag := strconv.FormatUint(n, 36)
-		if slot := flush.Slot(tag); tags[slot] == "" {
-			tags[slot] = tag
-			missing--
-		}
-	}
-	return tags
-})
-
-// scratchKey returns the scratch key for merging into key: its hash tag
-// comes first, so no brace in the namespace can move it to another slot.
+// scratchKey returns the scratch key for merging into key.
 func (e *Engine) scratchKey(key string) string {
-	return "{" + slotTags()[flush.Slot(key)] + "}" + e.opts.Namespace + "unique:scratch"
+	return e.inSlotOf(key) + "unique:scratch"
 }
 
 func (e *Engine) startUniques() {

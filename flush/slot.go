@@ -98,9 +98,14 @@ var crc16Table = func() (t [256]uint16) {
 	return t
 }()
 
+// SlotTag returns a short string that hashes to slot s (in [0, 16384)),
+// so that a key starting with "{"+SlotTag(s)+"}" lives in slot s on a
+// Redis Cluster whatever follows: to put a key in the slot of another.
+func SlotTag(s int) string { return slotTags()[s] }
+
 // slotTags maps every slot to a short string that hashes to it, so a writer
-// record can be placed in a chosen slot with "{tag}". It is computed once
-// and never changes.
+// record can be placed in a chosen slot with "{tag}". It is computed once,
+// in a few milliseconds, and never changes.
 var slotTags = sync.OnceValue(func() *[slots]string {
 	var tags [slots]string
 	for n, found := 0, 0; found < slots; n++ {
