@@ -16,8 +16,9 @@ const failureWindow = 1024
 //
 // KEYS[1] is the writer record, a hash: field "seq" holds the highest batch
 // applied, "t" the server time (ms) it was applied at, for the collector of
-// stale records (see CollectRecords), and "f<seq mod window>" the per-key
-// errors of a batch that had any, as JSON [seq, [index, message, ...]].
+// stale records (see CollectRecords), and "f<seq mod window>" what a
+// resend of a batch must report again, for a batch with per-key errors or
+// tokens Redis held: JSON [seq, [index, message, ...], [index, ...]].
 // ARGV[1] is the batch's seq; ARGV[2] the writer's floor, the seq up to
 // which it knows every batch of this record was applied (and, where it
 // waits for replicas, replicated); ARGV[3] "1" when the batch was sent
@@ -148,6 +149,7 @@ end
 -- number holds integers exactly only below 2^53.
 local function sum(key, i, delta)
   local x = tonumber(delta)
+  if math.abs(x) >= 2^53 then return false end -- x itself may be rounded
   local s = sums[key]
   if s == nil then
     s = {0, ttl[i] or keyttl}
@@ -159,15 +161,18 @@ local function sum(key, i, delta)
   s[#s + 1] = i
   return true
 end
--- A batch of plain deltas (no token, registration or TTL: the common
--- case) takes a loop of its own: the general one's bookkeeping per key
--- costs Redis about a tenth more CPU than the INCRBYs themselves.
-local plain = t == 0 and m == 0 and keyttl <= 0 and next(reg) == nil
+-- A batch of plain deltas (no token, registration or TTL of their own:
+-- the common case) takes a loop of its own: the general one's bookkeeping
+-- per key costs Redis about a tenth more CPU than the INCRBYs themselves.
+local plain = t == 0 and m == 0 and next(reg) == nil
 for i = 1, plain and n or 0 do
-  local r = pcall('INCRBY', argv[8 + 2 * i], argv[9 + 2 * i])
+  local key = argv[8 + 2 * i]
+  local r = pcall('INCRBY', key, argv[9 + 2 * i])
   if type(r) == 'table' then
     local oom = fail(i, r)
     if oom then return oom end
+  elseif keyttl > 0 then
+    redis.call('PEXPIRE', key, keyttl)
   end
 end
 for i = 1, plain and 0 or n do
@@ -236,7 +241,7 @@ var clusterApply = newLuaScript("#!lua flags=allow-cross-slot-keys\n" + applySou
 
 // luaScript holds the first two arguments of EVAL and of EVALSHA for a
 // script, boxed once: a batch builds its command by hand (see
-// batch.command) so that no argument costs an allocation.
+// Flusher.pipeline) so that no argument costs an allocation.
 type luaScript struct {
 	eval, evalSHA [2]any
 }

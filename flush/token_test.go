@@ -113,6 +113,10 @@ func TestTokenDeltasOfAKeyShareOneINCRBY(t *testing.T) {
 	for i := range 3 {
 		src.add(Delta{Key: p + "big", N: big + 1, Token: fmt.Sprint(p, "big:", i)})
 	}
+	// A delta that a Lua number rounds (2^53+1 reads as 2^53) beside one
+	// that keeps the sum below 2^53: summed, they would be off by one.
+	src.add(Delta{Key: p + "mixed", N: -10, Token: p + "mixed:0"})
+	src.add(Delta{Key: p + "mixed", N: 1<<53 + 1, Token: p + "mixed:1"})
 	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +134,13 @@ func TestTokenDeltasOfAKeyShareOneINCRBY(t *testing.T) {
 	if got, _ := rdb.Get(ctx, p+"big").Int64(); got != 3*(big+1) {
 		t.Errorf("GET big = %d; want %d (exact)", got, 3*(big+1))
 	}
-	// hot: one INCRBY; big: (2^60+1) is above 2^53, so each has its own.
-	if calls["set"] != 103 || calls["incrby"] != 1+3 {
-		t.Errorf("commands %v; want 103 SET and 4 INCRBY", calls)
+	if got, _ := rdb.Get(ctx, p+"mixed").Int64(); got != 1<<53-9 {
+		t.Errorf("GET mixed = %d; want %d (exact)", got, int64(1<<53-9))
+	}
+	// hot: one INCRBY; big: (2^60+1) is above 2^53, so each has its own;
+	// mixed: one for 2^53+1, one for the sum of the other.
+	if calls["set"] != 105 || calls["incrby"] != 1+3+2 {
+		t.Errorf("commands %v; want 105 SET and 6 INCRBY", calls)
 	}
 }
 

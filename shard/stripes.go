@@ -22,13 +22,11 @@ type cell struct {
 // when contention persists, keeping the one it replaced on prev because
 // late Adds may still land there. mask = len(cells)-1.
 //
-// A goroutine's stripe is a multiplicative hash of stripe.Probe() ^ salt. Goroutine
-// stacks are reused, so without the salt two goroutines whose probes
-// collide would collide on every run; a CAS failure at full size re-draws
-// the salt, reshuffling goroutines over stripes until the busy ones stop
-// colliding (what LongAdder does per thread by re-probing). The salt goes
-// in before the hash: XORed after it, it would keep colliding pairs
-// together.
+// A goroutine's stripe is stripe.Index(salt, mask). Goroutine stacks are
+// reused, so without the salt two goroutines whose probes collide would
+// collide on every run; contention seen at full size (Counter.contended)
+// re-draws the salt, reshuffling goroutines over stripes until the busy
+// ones stop colliding (what LongAdder does per thread by re-probing).
 type stripes struct {
 	cells []cell
 	mask  uint64

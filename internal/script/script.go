@@ -1,7 +1,7 @@
 // Package script is abacus' one way to run a Lua script: EVALSHA, and
 // EVAL (which caches the script again) when the server answers NOSCRIPT,
-// as go-redis' Script.Run does; alone, behind a WAIT on the same
-// connection, or many at once in a pipeline.
+// as go-redis' Script.Run does; alone, or behind a WAIT on the same
+// connection. (Package flush pipelines its scripts itself.)
 package script
 
 import (
