@@ -211,6 +211,7 @@ func TestValuesMatchStats(t *testing.T) {
 		"abacus_serial_ids_in_hand" + sl:               float64(ss.InHand),
 		"abacus_serial_ids_per_second" + sl:            ss.Rate,
 		"abacus_serial_runway_seconds" + sl:            ss.Runway.Seconds(),
+		"abacus_serial_fetch_seconds" + sl:             ss.FetchTime.Seconds(),
 		"abacus_serial_high_water" + sl:                float64(ss.HighWater),
 
 		"abacus_lease_attempts_total" + ll:             1,

@@ -94,6 +94,7 @@
 //	abacus_serial_ids_in_hand                    gauge    IDs issuable without Redis
 //	abacus_serial_ids_per_second                 gauge    measured issue rate
 //	abacus_serial_runway_seconds                 gauge    how long the IDs in hand last at that rate
+//	abacus_serial_fetch_seconds                  gauge    longest recent block fetch, decaying
 //	abacus_serial_high_water                     gauge    end of the highest block accepted
 //
 // Leases, from lease.Stats and the lease's state, labelled lease:

@@ -26,6 +26,7 @@ var serialStatTable = []stat[ss]{
 	gauge("ids_in_hand", "IDs that can be issued without Redis.", func(s ss) float64 { return float64(s.InHand) }),
 	gauge("ids_per_second", "Rate at which IDs were issued, measured at the last block boundary; 0 before the first.", func(s ss) float64 { return s.Rate }),
 	gauge("runway_seconds", "How long the IDs in hand last at the measured rate; 0 while the rate is unknown.", func(s ss) float64 { return s.Runway.Seconds() }),
+	gauge("fetch_seconds", "Longest recent block fetch, decaying: how far ahead of the end of a block the next is fetched.", func(s ss) float64 { return s.FetchTime.Seconds() }),
 	gauge("high_water", "End of the highest block accepted: no ID issued or issuable before the next fetch is above it.", func(s ss) float64 { return float64(s.HighWater) }),
 }
 

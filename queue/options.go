@@ -129,7 +129,9 @@ type Options struct {
 	// Logger, when not nil, receives the queue's lifecycle events, each
 	// with the queue's name: a consumer or Drain owner failing and backing
 	// off (Warn) and recovering (Info, with how many failures and for how
-	// long), once per spell, not per retry; a dead consumer's messages
+	// long), once per spell of each consumer goroutine or Drain owner, not
+	// per retry (an outage met by Concurrency consumers logs as many
+	// spells); a dead consumer's messages
 	// reclaimed (Warn); a Drain owner fenced off (Warn); a malformed entry
 	// dead-lettered (Warn). The queue's leases (consumers, reclaimer,
 	// Drain) log through it too (see lease.Options.Logger): one lost or
