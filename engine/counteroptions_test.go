@@ -2,8 +2,11 @@ package engine_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/engine"
 	"github.com/abacus-go/abacus/flush"
@@ -12,38 +15,42 @@ import (
 
 // TestCounterWithRegisters: a counter with CounterOptions.Register adds
 // its member to the set with the flush that writes it, also when the
-// counter was forgotten before that flush; other counters register
-// nothing.
+// counter was forgotten before that flush, with the member's score;
+// other counters register nothing; in both delivery modes.
 func TestCounterWithRegisters(t *testing.T) {
-	rdb := redistest.Client(t)
-	ns := redistest.Prefix(t)
-	ctx := context.Background()
-	e := newEngine(t, rdb, engine.Options{Namespace: ns, FlushInterval: 1 << 62})
-	set := ns + "index"
-	a, err := e.CounterWith("a", engine.CounterOptions{Register: &flush.Registration{Set: set, Member: "a", Score: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := e.CounterWith("b", engine.CounterOptions{Register: &flush.Registration{Set: set, Member: "b", Score: 2}})
-	plain, _ := e.Counter("plain")
-	a.Add(1)
-	b.Add(2)
-	plain.Add(3)
-	if n := rdb.ZCard(ctx, set).Val(); n != 0 {
-		t.Fatalf("%d members before any flush; want 0", n)
-	}
-	if !e.Forget("b") {
-		t.Fatal("Forget(b) = false; want true")
-	}
-	if err := e.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	got, err := rdb.ZRange(ctx, set, 0, -1).Result()
-	if err != nil || len(got) != 2 || got[0] != "a" || got[1] != "b" {
-		t.Fatalf("set after the flush = %v, %v; want [a b]", got, err)
-	}
-	if v, _ := rdb.Get(ctx, ns+"b").Int64(); v != 2 {
-		t.Fatalf("forgotten counter b in Redis = %d; want 2", v)
+	for _, mode := range []flush.Mode{flush.ExactlyOnce, flush.AtLeastOnce} {
+		t.Run(mode.String(), func(t *testing.T) {
+			rdb := redistest.Client(t)
+			ns := redistest.Prefix(t)
+			ctx := context.Background()
+			e := newEngine(t, rdb, engine.Options{Namespace: ns, Delivery: mode, FlushInterval: 1 << 62})
+			set := ns + "index"
+			a, err := e.CounterWith("a", engine.CounterOptions{Register: &flush.Registration{Set: set, Member: "a", Score: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := e.CounterWith("b", engine.CounterOptions{Register: &flush.Registration{Set: set, Member: "b", Score: 2}})
+			plain, _ := e.Counter("plain")
+			a.Add(1)
+			b.Add(2)
+			plain.Add(3)
+			if n := rdb.ZCard(ctx, set).Val(); n != 0 {
+				t.Fatalf("%d members before any flush; want 0", n)
+			}
+			if !e.Forget("b") {
+				t.Fatal("Forget(b) = false; want true")
+			}
+			if err := e.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got, err := rdb.ZRangeWithScores(ctx, set, 0, -1).Result()
+			if want := []redis.Z{{Score: 1, Member: "a"}, {Score: 2, Member: "b"}}; err != nil || !slices.Equal(got, want) {
+				t.Fatalf("set after the flush = %v, %v; want %v", got, err, want)
+			}
+			if v, _ := rdb.Get(ctx, ns+"b").Int64(); v != 2 {
+				t.Fatalf("forgotten counter b in Redis = %d; want 2", v)
+			}
+		})
 	}
 }
 

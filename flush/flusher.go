@@ -46,11 +46,11 @@ type Flusher struct {
 	moved     int       // deltas of this round given back for another master
 	buf       []Delta
 	// Buffers reused by every flush, so that one allocates nothing per key.
-	free      []*batch     // recycled batches (see recycle)
-	blocked   map[int]bool // groups with batches in doubt
-	cutBuf    []*batch     // new batches of a round
-	routeBuf  []*node      // the masters a send goes to
-	plainKeys keyWriter    // AtLeastOnce: a pipeline's Redis keys
+	free     []*batch      // recycled batches (see recycle)
+	blocked  map[int]bool  // groups with batches in doubt
+	cutBuf   []*batch      // new batches of a round
+	routeBuf []*node       // the masters a send goes to
+	plain    plainPipeline // AtLeastOnce: what a pipeline is built from
 	// keyTTLMillis is Options.KeyTTL in ms, where commands can point.
 	keyTTLMillis int64
 	// tokenTTLMillis is Options.TokenTTL in ms, likewise.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -39,50 +40,42 @@ func (f *Flusher) roundPlain(ctx context.Context, force bool) (more bool, err er
 }
 
 func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time) (keyErrs []error, err error) {
-	pipe := f.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(chunk))
-	commands := len(chunk)
-	// The keys are written from one buffer and the deltas through
-	// pointers, as a batch's are (see keyArg): no string or boxed value
-	// per key, only go-redis' command.
-	bytes := 0
-	for _, d := range chunk {
-		bytes += len(f.opts.KeyPrefix) + len(d.Key)
-	}
-	f.plainKeys.reset(len(chunk), bytes)
-	for _, d := range chunk {
-		f.plainKeys.add(f.opts.KeyPrefix, d.Key)
-	}
+	pl := &f.plain
+	pl.encode(f.opts.KeyPrefix, chunk)
+	defer pl.release()
 	for i := range chunk {
-		d, key := &chunk[i], &f.plainKeys.wire[i]
+		d, key := &chunk[i], &pl.keys.wire[i]
 		if d.Token != "" {
 			// A Source's bug: a plain INCRBY would apply every retry.
 			panic("flush: a Delta with a Token needs ExactlyOnce mode")
 		}
-		cmds[i] = redis.NewIntCmd(ctx, "incrby", key, &d.N)
-		pipe.Process(ctx, cmds[i])
+		pl.incrs = append(pl.incrs, redis.NewIntCmd(ctx, pl.argv("incrby", key, &d.N)...))
+		pl.cmds = append(pl.cmds, pl.incrs[i])
 		ttl := &f.keyTTLMillis
 		if d.TTLMillis != 0 {
 			ttl = &d.TTLMillis
 		}
 		if *ttl > 0 {
-			pipe.Process(ctx, redis.NewBoolCmd(ctx, "pexpire", key, ttl))
-			commands++
+			pl.cmds = append(pl.cmds, redis.NewBoolCmd(ctx, pl.argv("pexpire", key, ttl)...))
 		}
 		if r := d.Register; r != nil {
-			pipe.ZAddNX(ctx, r.Set, redis.Z{Score: r.Score, Member: r.Member})
-			commands++
+			pl.cmds = append(pl.cmds, redis.NewIntCmd(ctx, "zadd", r.Set, "nx", r.Score, r.Member))
 		}
 	}
+	pipe := f.rdb.Pipeline()
+	pipe.BatchProcess(ctx, pl.cmds...)
 	pipe.Exec(ctx) // errors are read per command below
 	f.stats.update(func(s *Stats) {
 		s.RoundTrips++
-		s.Commands += uint64(commands)
+		s.Commands += uint64(len(pl.cmds))
 	})
-	var applied, retry, refused []Delta
+	// The applied deltas are moved to the front of chunk, in place: a
+	// flush of a big chunk must not copy it per key.
+	applied := chunk[:0]
+	var retry, refused []Delta
 	var msgs []string
-	for i, d := range chunk {
-		cerr := cmds[i].Err()
+	for i, d := range chunk { // d is a copy: applied may overwrite chunk[i]
+		cerr := pl.incrs[i].Err()
 		switch {
 		case cerr == nil:
 			applied = append(applied, d)
@@ -105,6 +98,45 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 		keyErrs = f.refused(refused, msgs, since)
 	}
 	return keyErrs, err
+}
+
+// plainPipeline holds what a pipeline of plain INCRBYs is built from,
+// reused by the next one, so that it allocates per key only go-redis'
+// command.
+type plainPipeline struct {
+	keys  keyWriter       // the deltas' Redis keys
+	args  []any           // the commands' arguments, sliced by argv
+	incrs []*redis.IntCmd // per delta, its INCRBY
+	cmds  []redis.Cmder   // every command, in order
+}
+
+// encode writes the Redis keys of chunk and makes room for its commands'
+// arguments: nothing may move once a command points into them.
+func (p *plainPipeline) encode(prefix string, chunk []Delta) {
+	bytes := 0
+	for _, d := range chunk {
+		bytes += len(prefix) + len(d.Key)
+	}
+	p.keys.reset(len(chunk), bytes)
+	for _, d := range chunk {
+		p.keys.add(prefix, d.Key)
+	}
+	p.args = slices.Grow(p.args[:0], 6*len(chunk)) // INCRBY and PEXPIRE
+}
+
+// argv returns a command's arguments in p.args, without an allocation.
+func (p *plainPipeline) argv(args ...any) []any {
+	start := len(p.args)
+	p.args = append(p.args, args...)
+	return p.args[start:len(p.args):len(p.args)]
+}
+
+// release drops the pointers the pipeline holds, for the collector.
+func (p *plainPipeline) release() {
+	clear(p.args)
+	clear(p.incrs)
+	clear(p.cmds)
+	p.args, p.incrs, p.cmds = p.args[:0], p.incrs[:0], p.cmds[:0]
 }
 
 // isKeyError reports whether err is a server error about the key's value
