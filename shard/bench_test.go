@@ -12,6 +12,19 @@ import (
 // PaddedPerGoroutine is the floor (an uncontended atomic add per
 // goroutine, what perfect striping would cost), SharedAtomic and Mutex are
 // what a naive counter costs.
+//
+// PaddedPerGoroutineYielding is the floor with Counter.Add's yield (see
+// Counter.sample), and shows what the harness does to any benchmark whose
+// goroutines yield: now and then a whole run takes 4× as long. RunParallel
+// allocates each worker goroutine a testing.PB of 32 bytes, whose Next
+// writes it on every iteration. When a worker yields before the idle
+// processor has woken up to take the other, that other starts on the same
+// processor, its PB comes next in the same span, and with even odds both
+// share a cache line, which the two cores then pass back and forth on every
+// add: 11–14 ns at -cpu 2. Of 150 short runs each (-benchtime 3000000x),
+// Counter and the yielding floor were slow in 11 and 12, 9 and 12 of them
+// with both PBs in one line (no fast run had them there); the floor that
+// never yields, in none.
 func BenchmarkCounterAdd(b *testing.B) {
 	b.Run("Counter", func(b *testing.B) {
 		c := NewTable(0).Get("hot")
@@ -37,6 +50,17 @@ func BenchmarkCounterAdd(b *testing.B) {
 			c := new(cell)
 			for pb.Next() {
 				c.Add(1)
+			}
+		})
+	})
+	b.Run("PaddedPerGoroutineYielding", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			c := new(cell)
+			for pb.Next() {
+				if v := c.Add(1); sampled(v) {
+					yieldSometimes()
+				}
 			}
 		})
 	})

@@ -102,6 +102,13 @@ func (c *Counter) sample(s *stripes, n *atomic.Int64, v int64) {
 	if n.Load() != v {
 		c.contended(s)
 	}
+	yieldSometimes()
+}
+
+// yieldSometimes yields the processor on one call in
+// 2^(yieldBits-sampleBits): on about one add in 2^yieldBits when called on
+// the sampled ones.
+func yieldSometimes() {
 	if rand.Uint64()>>(64-(yieldBits-sampleBits)) == 0 {
 		runtime.Gosched()
 	}
