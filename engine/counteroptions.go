@@ -12,7 +12,8 @@ import (
 type CounterOptions struct {
 	// Register, when not nil, is added to a sorted set by every flush
 	// that writes a delta of the counter, with ZADD NX in the same atomic
-	// step as the delta (see flush.Delta.Register): whatever indexes
+	// step as the delta (with AtLeastOnce delivery, just before it; see
+	// flush.Delta.Register): whatever indexes
 	// counters by that set cannot miss one that holds a count, whatever
 	// the outages. Package window registers its windows this way. On
 	// Redis Cluster, Register.Set must hash to the counter key's slot.

@@ -2,7 +2,10 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,6 +52,52 @@ func TestCounterWithRegisters(t *testing.T) {
 			}
 			if v, _ := rdb.Get(ctx, ns+"b").Int64(); v != 2 {
 				t.Fatalf("forgotten counter b in Redis = %d; want 2", v)
+			}
+		})
+	}
+}
+
+// TestRefusedRegistrationRefusesItsDelta: a counter whose registration
+// Redis refuses (its sorted set is a string) is not written unregistered,
+// in either delivery mode: the flush reports the refusal, naming the set,
+// while other counters are written; once the set is fixed, the next flush
+// writes and registers it.
+func TestRefusedRegistrationRefusesItsDelta(t *testing.T) {
+	for _, mode := range []flush.Mode{flush.ExactlyOnce, flush.AtLeastOnce} {
+		t.Run(mode.String(), func(t *testing.T) {
+			rdb := redistest.Client(t)
+			ns := redistest.Prefix(t)
+			ctx := context.Background()
+			e := newEngine(t, rdb, engine.Options{Namespace: ns, Delivery: mode, FlushInterval: 1 << 62})
+			set := ns + "index"
+			rdb.Set(ctx, set, "not a set", 0)
+			a, err := e.CounterWith("a", engine.CounterOptions{Register: &flush.Registration{Set: set, Member: "a", Score: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, _ := e.Counter("plain")
+			a.Add(1)
+			plain.Add(2)
+			err = e.Flush(ctx)
+			var kerr *flush.KeyError
+			if !errors.As(err, &kerr) || !errors.Is(err, flush.ErrWrongType) || !strings.Contains(err.Error(), strconv.Quote(set)) {
+				t.Fatalf("Flush = %v; want a KeyError wrapping ErrWrongType that names %q", err, set)
+			}
+			if n := rdb.Exists(ctx, ns+"a").Val(); n != 0 {
+				t.Fatal("a was written although its registration was refused")
+			}
+			if v, _ := rdb.Get(ctx, ns+"plain").Int64(); v != 2 {
+				t.Fatalf("plain in Redis = %d; want 2", v)
+			}
+			rdb.Del(ctx, set)
+			if err := e.Flush(ctx); err != nil {
+				t.Fatalf("Flush once the set is fixed: %v", err)
+			}
+			if v, _ := rdb.Get(ctx, ns+"a").Int64(); v != 1 {
+				t.Fatalf("a in Redis = %d; want 1", v)
+			}
+			if got, err := rdb.ZScore(ctx, set, "a").Result(); err != nil || got != 1 {
+				t.Fatalf("score of a = %v, %v; want 1", got, err)
 			}
 		})
 	}

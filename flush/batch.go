@@ -16,10 +16,13 @@ type Delta struct {
 	// expiry in ms that each write of it sets, or, when negative, none.
 	TTLMillis int64
 	// Register, when not nil, is added to a sorted set in the same atomic
-	// step that applies the delta, so that whatever indexes the key (the
-	// windows a rollup must finalize) cannot miss it. Set is a whole Redis
-	// key (KeyPrefix does not apply); on Redis Cluster it must hash to the
-	// slot of the delta's key.
+	// step that applies the delta (in AtLeastOnce mode, in a round trip
+	// before the delta's INCRBY), so that whatever indexes the key (the
+	// windows a rollup must finalize) cannot miss it. A delta whose
+	// registration Redis refuses is refused with it (a KeyError naming the
+	// set), not applied unregistered. Set is a whole Redis key (KeyPrefix
+	// does not apply); on Redis Cluster it must hash to the slot of the
+	// delta's key.
 	Register *Registration
 	// Token, when not empty, makes the delta a retry-safe add: the script
 	// applies it only if it creates the key Token (SET NX, expiring after

@@ -155,6 +155,20 @@ func notServed(msg string) bool {
 	return strings.Contains(msg, "attempted to") || strings.Contains(msg, "rehashing of the slot")
 }
 
+// registrationRefused leads the message of a delta refused because Redis
+// refused its registration (see Delta.Register), in the script's reply
+// and in the plain pipeline alike.
+const registrationRefused = "ZADD "
+
+// refusalErr classifies the message of d's refusal: a refused
+// registration names its sorted set, as the key at fault is not d's.
+func refusalErr(d Delta, msg string) error {
+	if rest, ok := strings.CutPrefix(msg, registrationRefused); ok && d.Register != nil {
+		return fmt.Errorf("registering in sorted set %q: %w", d.Register.Set, keyErr(rest))
+	}
+	return keyErr(msg)
+}
+
 // keyErr classifies a Redis error message from INCRBY.
 func keyErr(msg string) error {
 	switch incrby.Refused(msg) {

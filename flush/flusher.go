@@ -404,7 +404,7 @@ func (f *Flusher) refused(ds []Delta, msgs []string, since time.Time) []error {
 			f.refusals[d.Key] = r
 		}
 		r.n++
-		r.err = keyErr(msgs[i])
+		r.err = refusalErr(d, msgs[i])
 		r.until = now.Add(backoff(f.opts.Interval, r.n, f.opts.MaxKeyBackoff))
 		errs[i] = &KeyError{Key: f.opts.KeyPrefix + d.Key, Delta: d.N, Err: r.err, Refusals: r.n}
 		f.report(errs[i])

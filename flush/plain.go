@@ -40,6 +40,14 @@ func (f *Flusher) roundPlain(ctx context.Context, force bool) (more bool, err er
 }
 
 func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time) (keyErrs []error, err error) {
+	chunk, keyErrs, err = f.registerPlain(ctx, chunk, since)
+	if err != nil {
+		f.restore(chunk, since) // Redis is failing: the INCRBYs wait too
+		return keyErrs, err
+	}
+	if len(chunk) == 0 {
+		return keyErrs, nil
+	}
 	pl := &f.plain
 	pl.encode(f.opts.KeyPrefix, chunk)
 	defer pl.release()
@@ -57,9 +65,6 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 		}
 		if *ttl > 0 {
 			pl.cmds = append(pl.cmds, redis.NewBoolCmd(ctx, pl.argv("pexpire", key, ttl)...))
-		}
-		if r := d.Register; r != nil {
-			pl.cmds = append(pl.cmds, redis.NewIntCmd(ctx, "zadd", r.Set, "nx", r.Score, r.Member))
 		}
 	}
 	pipe := f.rdb.Pipeline()
@@ -95,9 +100,65 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	f.confirmed(applied, since)
 	f.restore(retry, since)
 	if len(refused) > 0 {
-		keyErrs = f.refused(refused, msgs, since)
+		keyErrs = append(keyErrs, f.refused(refused, msgs, since)...)
 	}
 	return keyErrs, err
+}
+
+// registerPlain adds the registrations of chunk's deltas (ZADD NX, so
+// sending one again is harmless) in a round trip before their INCRBYs, as
+// the exactly-once script adds one before its delta: a delta whose
+// registration Redis refuses is refused with it, not applied unregistered,
+// and one whose reply is lost is restored. It returns the deltas to send,
+// the key errors, and the first failure. A chunk with no registration
+// costs nothing.
+func (f *Flusher) registerPlain(ctx context.Context, chunk []Delta, since time.Time) (rest []Delta, keyErrs []error, err error) {
+	var cmds []*redis.IntCmd // per delta with a registration, in order
+	var pipe redis.Pipeliner
+	for _, d := range chunk {
+		if r := d.Register; r != nil {
+			if pipe == nil {
+				pipe = f.rdb.Pipeline()
+			}
+			cmds = append(cmds, pipe.ZAddNX(ctx, r.Set, redis.Z{Score: r.Score, Member: r.Member}))
+		}
+	}
+	if pipe == nil {
+		return chunk, nil, nil
+	}
+	pipe.Exec(ctx) // errors are read per command below
+	f.stats.update(func(s *Stats) {
+		s.RoundTrips++
+		s.Commands += uint64(len(cmds))
+	})
+	rest = chunk[:0] // d is a copy: rest may overwrite chunk[i]
+	var retry, refused []Delta
+	var msgs []string
+	for _, d := range chunk {
+		if d.Register == nil {
+			rest = append(rest, d)
+			continue
+		}
+		cerr := cmds[0].Err()
+		cmds = cmds[1:]
+		switch {
+		case cerr == nil:
+			rest = append(rest, d)
+		case isKeyError(cerr):
+			refused = append(refused, d)
+			msgs = append(msgs, registrationRefused+cerr.Error())
+		default:
+			retry = append(retry, d)
+			if err == nil {
+				err = fmt.Errorf("ZADD %s: %w", d.Register.Set, classify(cerr))
+			}
+		}
+	}
+	f.restore(retry, since)
+	if len(refused) > 0 {
+		keyErrs = f.refused(refused, msgs, since)
+	}
+	return rest, keyErrs, err
 }
 
 // plainPipeline holds what a pipeline of plain INCRBYs is built from,

@@ -81,7 +81,8 @@ const failureWindow = 1024
 // seen} when the batch had been applied before, {2, {}} when it is out of
 // order, {3, {}} when the record was lost while the batch was in doubt
 // and {4, seq} when the record regressed below the base; errors is
-// {index, message, ...} for the keys Redis refused, and seen the indexes
+// {index, message, ...} for the keys Redis refused (a refused registration's
+// message led by registrationRefused), and seen the indexes
 // of the deltas whose token Redis held (left out when there are none),
 // both kept in the record so that a resend finding the batch applied
 // reports them again. redis.pcall keeps
@@ -138,12 +139,12 @@ end
 local sums, summed = {}, {}
 -- Locals, not globals, in the loop that runs once per key.
 local argv, pcall, type = ARGV, redis.pcall, type
-local function fail(i, r)
+local function fail(i, r, what)
   -- Redis checks maxmemory at a script's first write only: a refusal
   -- here means nothing was written, so refuse the batch as a whole.
   if string.sub(r.err, 1, 3) == 'OOM' then return r end
   failed[#failed + 1] = i
-  failed[#failed + 1] = r.err
+  failed[#failed + 1] = (what or '') .. r.err
 end
 -- sum adds delta i to its key's sum and reports whether it could: a Lua
 -- number holds integers exactly only below 2^53.
@@ -177,7 +178,7 @@ for i = 1, plain and n or 0 do
 end
 for i = 1, plain and 0 or n do
   local key, delta, tok, k = argv[8 + 2 * i], argv[9 + 2 * i], token[i], reg[i]
-  local apply, set, err = tok == nil, false, nil
+  local apply, set, err, what = tok == nil, false, nil, nil
   if tok then
     local r = pcall('SET', tok, 1, 'NX', 'PX', argv[9])
     if r == false then
@@ -190,7 +191,7 @@ for i = 1, plain and 0 or n do
   end
   if apply and k then
     local r = pcall('ZADD', argv[k + 1], 'NX', argv[k + 2], argv[k + 3])
-    if type(r) == 'table' then apply, err = false, r end
+    if type(r) == 'table' then apply, err, what = false, r, '` + registrationRefused + `' end
   end
   if apply and not (set and sum(key, i, delta)) then
     local r = pcall('INCRBY', key, delta)
@@ -201,7 +202,7 @@ for i = 1, plain and 0 or n do
     end
   end
   if err then
-    local oom = fail(i, err)
+    local oom = fail(i, err, what)
     if oom then return oom end
     if set then redis.call('DEL', tok) end
   end
