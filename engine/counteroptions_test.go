@@ -16,45 +16,61 @@ import (
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
+// inBothModes runs test once per delivery mode, as a subtest, with a
+// client, a namespace of its own and an engine in that mode, made with
+// opts, that flushes only when told to.
+func inBothModes(t *testing.T, opts engine.Options, test func(t *testing.T, rdb *redis.Client, ns string, e *engine.Engine)) {
+	for _, mode := range []flush.Mode{flush.ExactlyOnce, flush.AtLeastOnce} {
+		t.Run(mode.String(), func(t *testing.T) {
+			rdb := redistest.Client(t)
+			opts.Namespace, opts.Delivery, opts.FlushInterval = redistest.Prefix(t), mode, 1<<62
+			test(t, rdb, opts.Namespace, newEngine(t, rdb, opts))
+		})
+	}
+}
+
+// registered returns e's counter named name, which registers itself in
+// set with score.
+func registered(t *testing.T, e *engine.Engine, set, name string, score float64) *engine.Counter {
+	t.Helper()
+	c, err := e.CounterWith(name, engine.CounterOptions{Register: &flush.Registration{Set: set, Member: name, Score: score}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestCounterWithRegisters: a counter with CounterOptions.Register adds
 // its member to the set with the flush that writes it, also when the
 // counter was forgotten before that flush, with the member's score;
 // other counters register nothing; in both delivery modes.
 func TestCounterWithRegisters(t *testing.T) {
-	for _, mode := range []flush.Mode{flush.ExactlyOnce, flush.AtLeastOnce} {
-		t.Run(mode.String(), func(t *testing.T) {
-			rdb := redistest.Client(t)
-			ns := redistest.Prefix(t)
-			ctx := context.Background()
-			e := newEngine(t, rdb, engine.Options{Namespace: ns, Delivery: mode, FlushInterval: 1 << 62})
-			set := ns + "index"
-			a, err := e.CounterWith("a", engine.CounterOptions{Register: &flush.Registration{Set: set, Member: "a", Score: 1}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, _ := e.CounterWith("b", engine.CounterOptions{Register: &flush.Registration{Set: set, Member: "b", Score: 2}})
-			plain, _ := e.Counter("plain")
-			a.Add(1)
-			b.Add(2)
-			plain.Add(3)
-			if n := rdb.ZCard(ctx, set).Val(); n != 0 {
-				t.Fatalf("%d members before any flush; want 0", n)
-			}
-			if !e.Forget("b") {
-				t.Fatal("Forget(b) = false; want true")
-			}
-			if err := e.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			got, err := rdb.ZRangeWithScores(ctx, set, 0, -1).Result()
-			if want := []redis.Z{{Score: 1, Member: "a"}, {Score: 2, Member: "b"}}; err != nil || !slices.Equal(got, want) {
-				t.Fatalf("set after the flush = %v, %v; want %v", got, err, want)
-			}
-			if v, _ := rdb.Get(ctx, ns+"b").Int64(); v != 2 {
-				t.Fatalf("forgotten counter b in Redis = %d; want 2", v)
-			}
-		})
-	}
+	inBothModes(t, engine.Options{}, func(t *testing.T, rdb *redis.Client, ns string, e *engine.Engine) {
+		ctx := context.Background()
+		set := ns + "index"
+		a := registered(t, e, set, "a", 1)
+		b := registered(t, e, set, "b", 2)
+		plain, _ := e.Counter("plain")
+		a.Add(1)
+		b.Add(2)
+		plain.Add(3)
+		if n := rdb.ZCard(ctx, set).Val(); n != 0 {
+			t.Fatalf("%d members before any flush; want 0", n)
+		}
+		if !e.Forget("b") {
+			t.Fatal("Forget(b) = false; want true")
+		}
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got, err := rdb.ZRangeWithScores(ctx, set, 0, -1).Result()
+		if want := []redis.Z{{Score: 1, Member: "a"}, {Score: 2, Member: "b"}}; err != nil || !slices.Equal(got, want) {
+			t.Fatalf("set after the flush = %v, %v; want %v", got, err, want)
+		}
+		if v, _ := rdb.Get(ctx, ns+"b").Int64(); v != 2 {
+			t.Fatalf("forgotten counter b in Redis = %d; want 2", v)
+		}
+	})
 }
 
 // TestRefusedRegistrationRefusesItsDelta: a counter whose registration
@@ -63,92 +79,79 @@ func TestCounterWithRegisters(t *testing.T) {
 // while other counters are written; once the set is fixed, the next flush
 // writes and registers it.
 func TestRefusedRegistrationRefusesItsDelta(t *testing.T) {
-	for _, mode := range []flush.Mode{flush.ExactlyOnce, flush.AtLeastOnce} {
-		t.Run(mode.String(), func(t *testing.T) {
-			rdb := redistest.Client(t)
-			ns := redistest.Prefix(t)
-			ctx := context.Background()
-			e := newEngine(t, rdb, engine.Options{Namespace: ns, Delivery: mode, FlushInterval: 1 << 62})
-			set := ns + "index"
-			rdb.Set(ctx, set, "not a set", 0)
-			a, err := e.CounterWith("a", engine.CounterOptions{Register: &flush.Registration{Set: set, Member: "a", Score: 1}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			plain, _ := e.Counter("plain")
-			a.Add(1)
-			plain.Add(2)
-			err = e.Flush(ctx)
-			var kerr *flush.KeyError
-			if !errors.As(err, &kerr) || !errors.Is(err, flush.ErrWrongType) || !strings.Contains(err.Error(), strconv.Quote(set)) {
-				t.Fatalf("Flush = %v; want a KeyError wrapping ErrWrongType that names %q", err, set)
-			}
-			if n := rdb.Exists(ctx, ns+"a").Val(); n != 0 {
-				t.Fatal("a was written although its registration was refused")
-			}
-			if v, _ := rdb.Get(ctx, ns+"plain").Int64(); v != 2 {
-				t.Fatalf("plain in Redis = %d; want 2", v)
-			}
-			rdb.Del(ctx, set)
-			if err := e.Flush(ctx); err != nil {
-				t.Fatalf("Flush once the set is fixed: %v", err)
-			}
-			if v, _ := rdb.Get(ctx, ns+"a").Int64(); v != 1 {
-				t.Fatalf("a in Redis = %d; want 1", v)
-			}
-			if got, err := rdb.ZScore(ctx, set, "a").Result(); err != nil || got != 1 {
-				t.Fatalf("score of a = %v, %v; want 1", got, err)
-			}
-		})
-	}
+	inBothModes(t, engine.Options{}, func(t *testing.T, rdb *redis.Client, ns string, e *engine.Engine) {
+		ctx := context.Background()
+		set := ns + "index"
+		rdb.Set(ctx, set, "not a set", 0)
+		a := registered(t, e, set, "a", 1)
+		plain, _ := e.Counter("plain")
+		a.Add(1)
+		plain.Add(2)
+		err := e.Flush(ctx)
+		var kerr *flush.KeyError
+		if !errors.As(err, &kerr) || !errors.Is(err, flush.ErrWrongType) || !strings.Contains(err.Error(), strconv.Quote(set)) {
+			t.Fatalf("Flush = %v; want a KeyError wrapping ErrWrongType that names %q", err, set)
+		}
+		if n := rdb.Exists(ctx, ns+"a").Val(); n != 0 {
+			t.Fatal("a was written although its registration was refused")
+		}
+		if v, _ := rdb.Get(ctx, ns+"plain").Int64(); v != 2 {
+			t.Fatalf("plain in Redis = %d; want 2", v)
+		}
+		rdb.Del(ctx, set)
+		if err := e.Flush(ctx); err != nil {
+			t.Fatalf("Flush once the set is fixed: %v", err)
+		}
+		if v, _ := rdb.Get(ctx, ns+"a").Int64(); v != 1 {
+			t.Fatalf("a in Redis = %d; want 1", v)
+		}
+		if got, err := rdb.ZScore(ctx, set, "a").Result(); err != nil || got != 1 {
+			t.Fatalf("score of a = %v, %v; want 1", got, err)
+		}
+	})
 }
 
 // TestCounterTTL: a counter with a TTL of its own expires after it, and
 // not before, while another in the same engine keeps the engine's
 // KeyTTL and a third, with a negative TTL, none; in both delivery modes.
 func TestCounterTTL(t *testing.T) {
-	for _, mode := range []flush.Mode{flush.ExactlyOnce, flush.AtLeastOnce} {
-		t.Run(mode.String(), func(t *testing.T) {
-			rdb := redistest.Client(t)
-			ns := redistest.Prefix(t)
-			ctx := context.Background()
-			e := newEngine(t, rdb, engine.Options{Namespace: ns, Delivery: mode, FlushInterval: 1 << 62, KeyTTL: time.Hour})
-			// Long enough that a starved test still reads it before it
-			// expires; short enough to wait out.
-			day, err := e.CounterWith("day", engine.CounterOptions{TTL: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
+	inBothModes(t, engine.Options{KeyTTL: time.Hour}, func(t *testing.T, rdb *redis.Client, ns string, e *engine.Engine) {
+		ctx := context.Background()
+		// Long enough that a starved test still reads it before it
+		// expires; short enough to wait out.
+		day, err := e.CounterWith("day", engine.CounterOptions{TTL: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		forever, _ := e.CounterWith("forever", engine.CounterOptions{TTL: -1})
+		day.Add(1)
+		forever.Add(1)
+		e.Add("all", 1)
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name     string
+			min, max time.Duration
+		}{
+			{"day", time.Millisecond, 5 * time.Second},
+			{"all", 59 * time.Minute, time.Hour},
+			{"forever", -1, -1}, // PTTL -1: the key has no expiry
+		} {
+			if got := rdb.PTTL(ctx, ns+tc.name).Val(); got < tc.min || got > tc.max {
+				t.Errorf("PTTL(%s) = %v; want within [%v, %v]", tc.name, got, tc.min, tc.max)
 			}
-			forever, _ := e.CounterWith("forever", engine.CounterOptions{TTL: -1})
-			day.Add(1)
-			forever.Add(1)
-			e.Add("all", 1)
-			if err := e.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for _, tc := range []struct {
-				name     string
-				min, max time.Duration
-			}{
-				{"day", time.Millisecond, 5 * time.Second},
-				{"all", 59 * time.Minute, time.Hour},
-				{"forever", -1, -1}, // PTTL -1: the key has no expiry
-			} {
-				if got := rdb.PTTL(ctx, ns+tc.name).Val(); got < tc.min || got > tc.max {
-					t.Errorf("PTTL(%s) = %v; want within [%v, %v]", tc.name, got, tc.min, tc.max)
-				}
-			}
-			redistest.WaitFor(t, "day to expire", func() bool { return rdb.Exists(ctx, ns+"day").Val() == 0 })
-			if n := rdb.Exists(ctx, ns+"all", ns+"forever").Val(); n != 2 {
-				t.Fatalf("%d of all and forever left when day expired; want both", n)
-			}
-			day.Add(2) // counts again from zero, with its TTL set anew
-			if err := e.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if v, _ := rdb.Get(ctx, ns+"day").Int64(); v != 2 || rdb.PTTL(ctx, ns+"day").Val() <= 0 {
-				t.Fatalf("day after expiring = %d with PTTL %v; want 2 with its TTL", v, rdb.PTTL(ctx, ns+"day").Val())
-			}
-		})
-	}
+		}
+		redistest.WaitFor(t, "day to expire", func() bool { return rdb.Exists(ctx, ns+"day").Val() == 0 })
+		if n := rdb.Exists(ctx, ns+"all", ns+"forever").Val(); n != 2 {
+			t.Fatalf("%d of all and forever left when day expired; want both", n)
+		}
+		day.Add(2) // counts again from zero, with its TTL set anew
+		if err := e.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := rdb.Get(ctx, ns+"day").Int64(); v != 2 || rdb.PTTL(ctx, ns+"day").Val() <= 0 {
+			t.Fatalf("day after expiring = %d with PTTL %v; want 2 with its TTL", v, rdb.PTTL(ctx, ns+"day").Val())
+		}
+	})
 }
