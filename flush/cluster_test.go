@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -294,4 +296,36 @@ func TestClusterFlushDuringSlotMigration(t *testing.T) {
 	if st := f.Stats(); st.LostBatches != 0 || st.Regressions != 0 {
 		t.Errorf("LostBatches = %d, Regressions = %d; want 0", st.LostBatches, st.Regressions)
 	}
+}
+
+// TestClusterAtLeastOnceSendsToTheMaster: an AtLeastOnce flush on a
+// Cluster sends each key's INCRBY and PEXPIRE to the master that serves
+// it, not to one that answers MOVED, and ends exact.
+func TestClusterAtLeastOnceSendsToTheMaster(t *testing.T) {
+	c := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3})
+	cc := c.Client(t)
+	m := newSlotMover(t, c, 3)
+	ctx := context.Background()
+	p := redistest.Prefix(t)
+	src := newMapSource()
+	f := newFlusher(t, cc, src, Options{Mode: AtLeastOnce, KeyPrefix: p, KeyTTL: time.Hour, Replicas: -1})
+	want := map[string]int64{}
+	for i := range 1000 {
+		name := "k" + strconv.Itoa(i)
+		src.add(name, int64(i+1))
+		want[name] = int64(i + 1)
+	}
+	for _, rc := range m.masters {
+		rc.ConfigResetStat(ctx)
+	}
+	if err := f.Flush(ctx); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	for i, rc := range m.masters {
+		info := rc.Info(ctx, "errorstats").Val()
+		if strings.Contains(info, "errorstat_MOVED") || strings.Contains(info, "errorstat_ASK") {
+			t.Errorf("master %s redirected commands of the flush:\n%s", m.addrs[i], info)
+		}
+	}
+	checkClusterTotals(t, cc, p, want)
 }

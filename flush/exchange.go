@@ -257,6 +257,13 @@ type keyArg struct{ b []byte }
 // MarshalBinary returns the key's bytes.
 func (k *keyArg) MarshalBinary() ([]byte, error) { return k.b, nil }
 
+// String returns the key. A ClusterClient routes a command by its key
+// argument as fmt.Sprint prints it: without String, a plain INCRBY of an
+// AtLeastOnce flush would hash "&{[...]}" and go to a master that
+// answers MOVED. (A batch names no key go-redis routes by: its pipeline
+// goes to the master itself.)
+func (k *keyArg) String() string { return string(k.b) }
+
 // keyWriter writes Redis keys (a prefix and a Delta's Key) back to back
 // into one buffer and keeps a keyArg for each: the keys of a pipeline, in
 // memory reused by the next.
