@@ -128,10 +128,14 @@ func (e *LostError) Error() string {
 // Is makes errors.Is(err, ErrRecordLost) true.
 func (e *LostError) Is(target error) bool { return target == ErrRecordLost }
 
-// KeyError reports a delta Redis refused for one key. The delta was not
-// applied and went back to the Source; other keys were not affected. The
-// key is retried after a backoff that doubles with every refusal, up to
-// Options.MaxKeyBackoff; a Flush call retries it at once.
+// KeyError reports a key whose delta Redis refused: Delta is the sum of
+// the key's deltas it refused in one flush (several when they are token
+// adds), and Refusals counts flushes. The deltas were not applied and
+// went back to the Source; other keys were not affected. The key is
+// retried after a backoff that doubles with every refusal, up to
+// Options.MaxKeyBackoff; a Flush call retries it at once. When Redis
+// refused the delta's registration (see Delta.Register), Err says so and
+// names the sorted set.
 type KeyError struct {
 	Key      string
 	Delta    int64
@@ -155,18 +159,11 @@ func notServed(msg string) bool {
 	return strings.Contains(msg, "attempted to") || strings.Contains(msg, "rehashing of the slot")
 }
 
-// registrationRefused leads the message of a delta refused because Redis
-// refused its registration (see Delta.Register), in the script's reply
-// and in the plain pipeline alike.
-const registrationRefused = "ZADD "
-
-// refusalErr classifies the message of d's refusal: a refused
-// registration names its sorted set, as the key at fault is not d's.
-func refusalErr(d Delta, msg string) error {
-	if rest, ok := strings.CutPrefix(msg, registrationRefused); ok && d.Register != nil {
-		return fmt.Errorf("registering in sorted set %q: %w", d.Register.Set, keyErr(rest))
-	}
-	return keyErr(msg)
+// registrationErr is the cause of a delta refused because Redis refused
+// its registration in set (see Delta.Register) with msg: the key at
+// fault is the set, not the delta's.
+func registrationErr(set, msg string) error {
+	return fmt.Errorf("registering in sorted set %q: %w", set, keyErr(msg))
 }
 
 // keyErr classifies a Redis error message from INCRBY.

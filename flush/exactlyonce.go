@@ -267,20 +267,23 @@ func (f *Flusher) settle(b *batch, r scriptReply) []error {
 	}
 	applied := make([]Delta, 0, len(b.deltas))
 	var seen, refused, moved []Delta
-	var msgs []string
+	var causes []error
 	for i, d := range b.deltas {
-		msg, failed := r.failed[i]
+		by, failed := r.failed[i]
 		switch {
 		case r.seen[i]:
 			d.TokenSeen = true
 			seen = append(seen, d)
 		case !failed:
 			applied = append(applied, d)
-		case notServed(msg):
+		case notServed(by.msg):
 			moved = append(moved, d)
+		case by.registration:
+			refused = append(refused, d)
+			causes = append(causes, registrationErr(d.Register.Set, by.msg))
 		default:
 			refused = append(refused, d)
-			msgs = append(msgs, msg)
+			causes = append(causes, keyErr(by.msg))
 		}
 	}
 	f.confirmed(applied, b.since)
@@ -288,7 +291,7 @@ func (f *Flusher) settle(b *batch, r scriptReply) []error {
 		f.src.Settle(seen)
 	}
 	f.rerouted(moved, b.since)
-	return f.refused(refused, msgs, b.since)
+	return f.refused(refused, causes, b.since)
 }
 
 // rerouted gives back to the Source the deltas of keys their batch's

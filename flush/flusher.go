@@ -350,7 +350,6 @@ func (f *Flusher) hold(ds []Delta, since time.Time, force bool) ([]Delta, []erro
 	}
 	now := time.Now()
 	var held []Delta
-	var errs []error
 	kept := ds[:0]
 	for _, d := range ds {
 		r := f.refusals[d.Key]
@@ -359,8 +358,8 @@ func (f *Flusher) hold(ds []Delta, since time.Time, force bool) ([]Delta, []erro
 			continue
 		}
 		held = append(held, d)
-		errs = append(errs, &KeyError{Key: f.opts.KeyPrefix + d.Key, Delta: d.N, Err: r.err, Refusals: r.n})
 	}
+	errs := keyErrors(f.opts.KeyPrefix, held, func(i int) *refusal { return f.refusals[held[i].Key] })
 	for k, r := range f.refusals {
 		// A key not retried long after its backoff ended is no longer
 		// dirty (its delta was discarded): forget it.
@@ -391,25 +390,47 @@ func (f *Flusher) confirmed(ds []Delta, since time.Time) {
 	})
 }
 
-// refused reports the deltas Redis refused for their key, gives them back
-// to the Source and backs their keys off; it returns the errors.
-func (f *Flusher) refused(ds []Delta, msgs []string, since time.Time) []error {
+// refused gives back to the Source the deltas Redis refused for their
+// key, causes[i] the cause of ds[i], and backs their keys off: once per
+// key, however many of its deltas (token adds) were refused. It reports
+// and returns one *KeyError per key, with the sum of its refused deltas.
+func (f *Flusher) refused(ds []Delta, causes []error, since time.Time) []error {
 	f.restore(ds, since)
 	now := time.Now()
-	errs := make([]error, len(ds))
-	for i, d := range ds {
-		r := f.refusals[d.Key]
+	errs := keyErrors(f.opts.KeyPrefix, ds, func(i int) *refusal {
+		r := f.refusals[ds[i].Key]
 		if r == nil {
 			r = &refusal{}
-			f.refusals[d.Key] = r
+			f.refusals[ds[i].Key] = r
 		}
 		r.n++
-		r.err = refusalErr(d, msgs[i])
+		r.err = causes[i]
 		r.until = now.Add(backoff(f.opts.Interval, r.n, f.opts.MaxKeyBackoff))
-		errs[i] = &KeyError{Key: f.opts.KeyPrefix + d.Key, Delta: d.N, Err: r.err, Refusals: r.n}
-		f.report(errs[i])
+		return r
+	})
+	for _, err := range errs {
+		f.report(err)
 	}
 	f.stats.update(func(s *Stats) { s.KeyErrors += uint64(len(ds)) })
+	return errs
+}
+
+// keyErrors returns one *KeyError per key of ds, with the sum of its
+// deltas and the refusal that refusal returns for its first delta (it is
+// called once per key, with that delta's index).
+func keyErrors(prefix string, ds []Delta, refusal func(i int) *refusal) []error {
+	var errs []error
+	byKey := make(map[string]*KeyError, len(ds))
+	for i, d := range ds {
+		if e := byKey[d.Key]; e != nil {
+			e.Delta += d.N
+			continue
+		}
+		r := refusal(i)
+		e := &KeyError{Key: prefix + d.Key, Delta: d.N, Err: r.err, Refusals: r.n}
+		byKey[d.Key] = e
+		errs = append(errs, e)
+	}
 	return errs
 }
 

@@ -17,6 +17,12 @@ import (
 // command of its own, with its allocations.
 func (f *Flusher) roundPlain(ctx context.Context, force bool) (more bool, err error) {
 	fresh, since := f.take()
+	for _, d := range fresh {
+		if d.Token != "" {
+			// A Source's bug: a plain INCRBY would apply every retry.
+			panic("flush: a Delta with a Token needs ExactlyOnce mode")
+		}
+	}
 	fresh, keyErrs := f.hold(fresh, since, force)
 	var cause error
 	for len(fresh) > 0 {
@@ -53,10 +59,6 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	defer pl.release()
 	for i := range chunk {
 		d, key := &chunk[i], &pl.keys.wire[i]
-		if d.Token != "" {
-			// A Source's bug: a plain INCRBY would apply every retry.
-			panic("flush: a Delta with a Token needs ExactlyOnce mode")
-		}
 		pl.incrs = append(pl.incrs, redis.NewIntCmd(ctx, pl.argv("incrby", key, &d.N)...))
 		pl.cmds = append(pl.cmds, pl.incrs[i])
 		ttl := &f.keyTTLMillis
@@ -78,7 +80,7 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	// flush of a big chunk must not copy it per key.
 	applied := chunk[:0]
 	var retry, refused []Delta
-	var msgs []string
+	var causes []error
 	for i, d := range chunk { // d is a copy: applied may overwrite chunk[i]
 		cerr := pl.incrs[i].Err()
 		switch {
@@ -86,7 +88,7 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 			applied = append(applied, d)
 		case isKeyError(cerr):
 			refused = append(refused, d)
-			msgs = append(msgs, cerr.Error())
+			causes = append(causes, keyErr(cerr.Error()))
 		default:
 			// The reply is lost or the server refused the command as a
 			// whole: it may or may not have been applied. At-least-once
@@ -100,7 +102,7 @@ func (f *Flusher) sendPlain(ctx context.Context, chunk []Delta, since time.Time)
 	f.confirmed(applied, since)
 	f.restore(retry, since)
 	if len(refused) > 0 {
-		keyErrs = append(keyErrs, f.refused(refused, msgs, since)...)
+		keyErrs = append(keyErrs, f.refused(refused, causes, since)...)
 	}
 	return keyErrs, err
 }
@@ -133,7 +135,7 @@ func (f *Flusher) registerPlain(ctx context.Context, chunk []Delta, since time.T
 	})
 	rest = chunk[:0] // d is a copy: rest may overwrite chunk[i]
 	var retry, refused []Delta
-	var msgs []string
+	var causes []error
 	for _, d := range chunk {
 		if d.Register == nil {
 			rest = append(rest, d)
@@ -146,7 +148,7 @@ func (f *Flusher) registerPlain(ctx context.Context, chunk []Delta, since time.T
 			rest = append(rest, d)
 		case isKeyError(cerr):
 			refused = append(refused, d)
-			msgs = append(msgs, registrationRefused+cerr.Error())
+			causes = append(causes, registrationErr(d.Register.Set, cerr.Error()))
 		default:
 			retry = append(retry, d)
 			if err == nil {
@@ -156,7 +158,7 @@ func (f *Flusher) registerPlain(ctx context.Context, chunk []Delta, since time.T
 	}
 	f.restore(retry, since)
 	if len(refused) > 0 {
-		keyErrs = f.refused(refused, msgs, since)
+		keyErrs = f.refused(refused, causes, since)
 	}
 	return rest, keyErrs, err
 }

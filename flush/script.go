@@ -81,8 +81,8 @@ const failureWindow = 1024
 // seen} when the batch had been applied before, {2, {}} when it is out of
 // order, {3, {}} when the record was lost while the batch was in doubt
 // and {4, seq} when the record regressed below the base; errors is
-// {index, message, ...} for the keys Redis refused (a refused registration's
-// message led by registrationRefused), and seen the indexes
+// {index, message, ...} for the keys Redis refused (the index negated
+// when Redis refused the delta's registration), and seen the indexes
 // of the deltas whose token Redis held (left out when there are none),
 // both kept in the record so that a resend finding the batch applied
 // reports them again. redis.pcall keeps
@@ -139,12 +139,12 @@ end
 local sums, summed = {}, {}
 -- Locals, not globals, in the loop that runs once per key.
 local argv, pcall, type = ARGV, redis.pcall, type
-local function fail(i, r, what)
+local function fail(i, r)
   -- Redis checks maxmemory at a script's first write only: a refusal
   -- here means nothing was written, so refuse the batch as a whole.
   if string.sub(r.err, 1, 3) == 'OOM' then return r end
   failed[#failed + 1] = i
-  failed[#failed + 1] = (what or '') .. r.err
+  failed[#failed + 1] = r.err
 end
 -- sum adds delta i to its key's sum and reports whether it could: a Lua
 -- number holds integers exactly only below 2^53.
@@ -178,7 +178,7 @@ for i = 1, plain and n or 0 do
 end
 for i = 1, plain and 0 or n do
   local key, delta, tok, k = argv[8 + 2 * i], argv[9 + 2 * i], token[i], reg[i]
-  local apply, set, err, what = tok == nil, false, nil, nil
+  local apply, set, err, at = tok == nil, false, nil, i
   if tok then
     local r = pcall('SET', tok, 1, 'NX', 'PX', argv[9])
     if r == false then
@@ -191,7 +191,7 @@ for i = 1, plain and 0 or n do
   end
   if apply and k then
     local r = pcall('ZADD', argv[k + 1], 'NX', argv[k + 2], argv[k + 3])
-    if type(r) == 'table' then apply, err, what = false, r, '` + registrationRefused + `' end
+    if type(r) == 'table' then apply, err, at = false, r, -i end
   end
   if apply and not (set and sum(key, i, delta)) then
     local r = pcall('INCRBY', key, delta)
@@ -202,24 +202,22 @@ for i = 1, plain and 0 or n do
     end
   end
   if err then
-    local oom = fail(i, err, what)
+    local oom = fail(at, err)
     if oom then return oom end
     if set then redis.call('DEL', tok) end
   end
 end
 for _, key in ipairs(summed) do
-  local s = sums[key]
-  if #s > 2 then
-    local r = pcall('INCRBY', key, string.format('%.0f', s[1]))
-    if type(r) == 'table' then
-      -- Not the script's first write: no OOM here (see fail).
-      for k = 3, #s do
-        fail(s[k], r)
-        redis.call('DEL', token[s[k]])
-      end
-    elseif s[2] > 0 then
-      redis.call('PEXPIRE', key, s[2])
+  local s = sums[key] -- sum made it with one index at least
+  local r = pcall('INCRBY', key, string.format('%.0f', s[1]))
+  if type(r) == 'table' then
+    -- Not the script's first write: no OOM here (see fail).
+    for k = 3, #s do
+      fail(s[k], r)
+      redis.call('DEL', token[s[k]])
     end
+  elseif s[2] > 0 then
+    redis.call('PEXPIRE', key, s[2])
   end
 end
 local now = redis.call('TIME')
@@ -266,10 +264,17 @@ const (
 
 // scriptReply is a parsed reply of applySource.
 type scriptReply struct {
-	outcome int64          // one of the outcomes above
-	failed  map[int]string // 0-based delta index → Redis error message
-	seen    map[int]bool   // 0-based indexes of the deltas whose token Redis held
-	last    uint64         // outcomeRegressed: the seq recorded
+	outcome int64             // one of the outcomes above
+	failed  map[int]refusedBy // 0-based delta index → why Redis refused it
+	seen    map[int]bool      // 0-based indexes of the deltas whose token Redis held
+	last    uint64            // outcomeRegressed: the seq recorded
+}
+
+// refusedBy is why Redis refused a delta in a batch: its message, and
+// whether it refused the delta's registration rather than its INCRBY.
+type refusedBy struct {
+	msg          string
+	registration bool
 }
 
 func parseScriptReply(v any) (scriptReply, error) {
@@ -288,13 +293,17 @@ func parseScriptReply(v any) (scriptReply, error) {
 	for i := 0; i+1 < len(list); i += 2 {
 		idx, ok := list[i].(int64)
 		msg, _ := list[i+1].(string)
-		if !ok {
+		if !ok || idx == 0 {
 			return scriptReply{}, fmt.Errorf("flush: unexpected script reply %v", v)
 		}
 		if r.failed == nil {
-			r.failed = map[int]string{}
+			r.failed = map[int]refusedBy{}
 		}
-		r.failed[int(idx)-1] = msg
+		by := refusedBy{msg: msg}
+		if idx < 0 {
+			idx, by.registration = -idx, true
+		}
+		r.failed[int(idx)-1] = by
 	}
 	if len(arr) > 2 {
 		seen, _ := arr[2].([]any)

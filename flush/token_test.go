@@ -199,6 +199,20 @@ func TestTokenOfRefusedDeltaIsReleased(t *testing.T) {
 			t.Errorf("Flush error %v does not wrap %v", err, want)
 		}
 	}
+	// One KeyError per key, with the sum of its refused deltas: text's two
+	// token adds back it off once, not twice.
+	var texts []*KeyError
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		if ke := (*KeyError)(nil); errors.As(e, &ke) && ke.Key == p+"text" {
+			texts = append(texts, ke)
+		}
+	}
+	if len(texts) != 1 || texts[0].Delta != 3 || texts[0].Refusals != 1 {
+		t.Errorf("KeyErrors of text = %+v; want one, of delta 3, refused once", texts)
+	}
+	if got := f.Stats().KeyErrors; got != 4 {
+		t.Errorf("Stats.KeyErrors = %d; want 4 (deltas refused)", got)
+	}
 	for _, d := range bad {
 		if src.restored[d.Token] != 1 {
 			t.Errorf("delta of %s restored %d times; want 1", d.Token, src.restored[d.Token])
