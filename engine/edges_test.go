@@ -280,6 +280,49 @@ func TestEvictionPolicyIsReported(t *testing.T) {
 	}
 }
 
+// TestEvictionOfTokensIsReported: under a volatile-* policy an engine
+// without TTLs is not at risk, until it writes token keys, which carry
+// one: then the upkeep reports it.
+func TestEvictionOfTokensIsReported(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{Args: []string{"--maxmemory", "100mb", "--maxmemory-policy", "volatile-lru"}})
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	ns := redistest.Prefix(t)
+	var mu sync.Mutex
+	var reported []error
+	e := newEngine(t, rdb, engine.Options{Namespace: ns, RecordTTL: 4 * time.Second, OnError: func(err error) {
+		mu.Lock()
+		reported = append(reported, err)
+		mu.Unlock()
+	}})
+	evictable := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, err := range reported {
+			var ee *flush.EvictionError
+			if errors.As(err, &ee) && ee.Policy == "volatile-lru" && !ee.Records {
+				return true
+			}
+		}
+		return false
+	}
+	// A collected record proves an upkeep round ran: its eviction check
+	// comes first.
+	stale := ns + "writer:gone-long-ago"
+	rdb.HSet(ctx, stale, "seq", 7, "t", 1)
+	redistest.WaitFor(t, "an upkeep round", func() bool { return rdb.Exists(ctx, stale).Val() == 0 })
+	if evictable() {
+		t.Fatal("an engine writing no key with a TTL was reported at risk under volatile-lru")
+	}
+	if err := e.AddOnce("k", 1, "request-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	redistest.WaitFor(t, "the risk to token keys reported", evictable)
+}
+
 // TestStaleWriterRecordsAreCollected: a record left by a writer gone for
 // RecordTTL is deleted by a running engine; its own record is not.
 func TestStaleWriterRecordsAreCollected(t *testing.T) {

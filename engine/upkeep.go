@@ -75,11 +75,29 @@ func (e *Engine) runUpkeep(ctx context.Context) {
 func (e *Engine) evictionRisk(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.opts.FlushTimeout)
 	defer cancel()
-	err := flush.CheckEviction(ctx, e.rdb, e.opts.KeyTTL > 0)
+	err := flush.CheckEviction(ctx, e.rdb, e.writesTTLKeys())
 	if errors.Is(err, flush.ErrEvictable) || errors.Is(err, flush.ErrPolicyUnknown) {
 		return fmt.Errorf("engine: %w", err)
 	}
 	return nil
+}
+
+// writesTTLKeys reports whether e writes keys with a TTL, which a
+// volatile-* policy can evict: counters with one (Options.KeyTTL, or
+// CounterOptions.TTL), or the token keys of retry-safe adds, once AddOnce
+// was called.
+func (e *Engine) writesTTLKeys() bool {
+	if e.opts.KeyTTL > 0 || e.once.stats().Adds > 0 {
+		return true
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, sp := range e.special {
+		if sp.ttlMillis > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // collectRecords deletes stale writer records if this engine obtains the

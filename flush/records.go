@@ -242,22 +242,23 @@ func forEachNode(ctx context.Context, rdb redis.UniversalClient, fn func(ctx con
 }
 
 // EvictionError reports a Redis server whose maxmemory-policy can evict
-// counters, and with them possibly writer records, once it reaches
-// maxmemory: counts would be lost, or (records) counted twice when a
-// batch in doubt is resent. errors.Is(err, ErrEvictable) holds.
+// keys abacus keeps once it reaches maxmemory: counters (counts would be
+// lost), token keys of retry-safe adds (a retry would be counted again),
+// or writer records (a batch in doubt would be counted twice when
+// resent). errors.Is(err, ErrEvictable) holds.
 type EvictionError struct {
 	Addr      string // the server, as the client addresses it
 	Policy    string // its maxmemory-policy
 	MaxMemory int64  // its maxmemory in bytes, never 0 (no limit)
-	// Records says writer records can be evicted too (allkeys-*), not
-	// only counters (volatile-* with a key TTL).
+	// Records says every key can be evicted, writer records included
+	// (allkeys-*), not only the keys with a TTL (volatile-*).
 	Records bool
 }
 
 func (e *EvictionError) Error() string {
-	what := "counters (they carry a TTL)"
+	what := "the keys with a TTL (counters with one, tokens of retry-safe adds)"
 	if e.Records {
-		what = "counters and writer records"
+		what = "counters, tokens and writer records"
 	}
 	return fmt.Sprintf("flush: %s: maxmemory-policy %s (maxmemory %d) can evict %s", e.Addr, e.Policy, e.MaxMemory, what)
 }
@@ -268,15 +269,18 @@ func (e *EvictionError) Is(target error) bool { return target == ErrEvictable }
 // CheckEviction reads maxmemory and maxmemory-policy from the server (on a
 // *redis.ClusterClient from every master) and returns nil when no policy
 // can evict what abacus keeps: no maxmemory (0), noeviction (writes fail
-// with OOM instead), or volatile-* when keyTTL is false (counters and
-// writer records carry no TTL then). It returns an *EvictionError for
-// allkeys-* policies, and for volatile-* ones when keyTTL is true.
+// with OOM instead), or volatile-* when ttl is false. ttl says whether
+// the caller writes keys with a TTL: counters with one (Options.KeyTTL,
+// Delta.TTLMillis), or the token keys of deltas with a Token (whose
+// eviction would let a retry count again); writer records never carry
+// one. It returns an *EvictionError for allkeys-* policies, and for
+// volatile-* ones when ttl is true.
 //
 // A server that refuses CONFIG GET, or names a policy this package does
 // not know, yields an error wrapping ErrPolicyUnknown: abacus cannot tell,
 // and a caller may ignore it. Other failures (network, ctx) are returned
 // wrapped. On a Cluster the errors of all masters are joined.
-func CheckEviction(ctx context.Context, rdb redis.UniversalClient, keyTTL bool) error {
+func CheckEviction(ctx context.Context, rdb redis.UniversalClient, ttl bool) error {
 	return forEachNode(ctx, rdb, func(ctx context.Context, node redis.Cmdable, addr string) error {
 		// One pattern rather than two names: CONFIG GET takes several
 		// parameters only since Redis 7.
@@ -301,7 +305,7 @@ func CheckEviction(ctx context.Context, rdb redis.UniversalClient, keyTTL bool) 
 			evict.Records = true
 			return evict
 		case strings.HasPrefix(policy, "volatile-"):
-			if keyTTL {
+			if ttl {
 				return evict
 			}
 			return nil
