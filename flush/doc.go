@@ -19,7 +19,8 @@
 // met. Client-side retries by go-redis are therefore harmless too.
 //
 // A flush allocates nothing per key in steady state (AtLeastOnce mode
-// allocates go-redis' command per key): batches are recycled, a
+// allocates go-redis' commands: one per key, two with a TTL, and a ZADD
+// per registration): batches are recycled, a
 // pipeline's keys (Options.KeyPrefix+Delta.Key) are written into one
 // buffer reused by the next, and the script calls' arguments are
 // pointers, which go-redis writes without boxing them.
@@ -108,9 +109,12 @@
 //
 // # At-least-once
 //
-// AtLeastOnce mode sends plain pipelined INCRBYs. It is cheaper per key but
-// a lost reply is retried and may be counted twice (as may go-redis's own
-// pipeline retries); use it only where an occasional overcount is fine.
+// AtLeastOnce mode sends plain pipelined INCRBYs (each followed by a
+// PEXPIRE where the key has a TTL), after a round trip of ZADD NX when
+// some deltas carry a registration (see Delta.Register). It is cheaper per
+// key but a lost reply is retried and may be counted twice (as may
+// go-redis's own pipeline retries); use it only where an occasional
+// overcount is fine.
 //
 // # Errors
 //

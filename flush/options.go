@@ -15,7 +15,8 @@ const (
 	// ExactlyOnce applies each batch once even when replies are lost (the
 	// default). See the package documentation.
 	ExactlyOnce Mode = iota
-	// AtLeastOnce sends plain pipelined INCRBYs; a lost reply may double count.
+	// AtLeastOnce sends plain pipelined INCRBYs (see the package
+	// documentation); a lost reply may double count.
 	AtLeastOnce
 )
 

@@ -10,7 +10,7 @@ type Stats struct {
 	Flushes       uint64 // flush cycles run
 	FailedFlushes uint64 // cycles that left batches pending or met a transport error
 	RoundTrips    uint64 // pipelines sent
-	Commands      uint64 // Redis commands sent (script calls, or INCRBY and PEXPIRE)
+	Commands      uint64 // Redis commands sent (script calls; or INCRBY, PEXPIRE and ZADD)
 	KeysFlushed   uint64 // key deltas Redis applied
 	DeltaFlushed  int64  // sum of the deltas Redis applied
 	Resent        uint64 // batches sent again after an unknown outcome
