@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -38,11 +39,12 @@ type block struct {
 // Create it with New; the zero value is not usable. It is safe for
 // concurrent use.
 type Allocator struct {
-	_     [64]byte // keep cur and lanes, read on every Next, off other written lines
-	cur   atomic.Pointer[block]
-	lanes []lane // Options.Unordered's lanes, nil otherwise; see lanes.go
-	salt  uint64 // spreads goroutines over lanes
-	_     [24]byte
+	_          [64]byte // keep cur and lanes, read on every Next, off other written lines
+	cur        atomic.Pointer[block]
+	lanes      []lane // Options.Unordered's lanes, nil otherwise; see lanes.go
+	salt       uint64 // spreads goroutines over lanes
+	chunkShift uint   // log2(2×len(lanes)): a block's size >> chunkShift is its chunk size
+	_          [16]byte
 
 	rdb    redis.UniversalClient
 	key    string
@@ -113,6 +115,7 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 	a.cur.Store(&block{})
 	if o.Unordered {
 		a.lanes, a.salt = newLanes(), rand.Uint64()
+		a.chunkShift = uint(bits.TrailingZeros(uint(2 * len(a.lanes))))
 	}
 	return a, nil
 }

@@ -81,9 +81,11 @@ func (a *Allocator) nextUnordered(ctx context.Context) (int64, error) {
 }
 
 // chunkSize is how many IDs of b a lane claims at once: b shared among
-// twice as many lanes, within [1, maxChunk].
+// twice as many lanes, within [1, maxChunk]. It runs at every lane miss,
+// which is every Next while blocks are too small for chunks: the lane
+// count is a power of two, so a shift divides, not a 64-bit division.
 func (a *Allocator) chunkSize(b *block) int64 {
-	return min(max(b.size/int64(2*len(a.lanes)), 1), maxChunk)
+	return min(max(b.size>>a.chunkShift, 1), maxChunk)
 }
 
 // refillLocked returns the next ID of l's chunk if another goroutine

@@ -130,6 +130,29 @@ func TestUnorderedNextDoesNotAllocate(t *testing.T) {
 	}
 }
 
+func TestChunkSize(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	t.Cleanup(func() { rdb.Close() })
+	a := newAllocator(t, rdb, "k", Options{Unordered: true})
+	perLane := 2 * int64(len(a.lanes)) // a block is shared among twice as many lanes
+	tests := []struct {
+		size, want int64
+	}{
+		{0, 1},
+		{perLane - 1, 1},
+		{minChunk*perLane - 1, minChunk - 1},
+		{minChunk * perLane, minChunk},
+		{100*perLane + perLane - 1, 100},
+		{maxChunk * perLane, maxChunk},
+		{1 << 40, maxChunk},
+	}
+	for _, tt := range tests {
+		if got := a.chunkSize(&block{size: tt.size}); got != tt.want {
+			t.Errorf("chunkSize(block of %d) with %d lanes = %d; want %d", tt.size, len(a.lanes), got, tt.want)
+		}
+	}
+}
+
 // lanedBlock is the smallest block whose chunks (2 per lane) are of
 // minChunk IDs: the IDs of smaller blocks bypass the lanes (see
 // nextUnordered). It depends on GOMAXPROCS, as the lanes do.
