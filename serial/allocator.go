@@ -65,7 +65,6 @@ type Allocator struct {
 	counted   int64         // guarded by mu; IDs issued by then
 	lag       time.Duration // guarded by mu; longest recent fetch, decaying (see sizing.go)
 	want      int           // guarded by mu; replicas the last fetch waited for
-	waiting   bool          // guarded by mu; a fetch waited for replicas (logged once)
 	failing   int64         // guarded by mu; fetches failed since the last success
 	failure   error         // guarded by mu; the last of them, or nil
 	failedAt  time.Time     // guarded by mu; the first of them
