@@ -122,10 +122,15 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 // Key returns the Redis key the Allocator leases from.
 func (a *Allocator) Key() string { return a.key }
 
-// Next returns the next ID. When the current block has IDs left it costs
-// one atomic add and does not look at ctx; otherwise it takes the next
-// block held ahead, or waits for one from Redis, returning ctx.Err() if ctx
-// ends first (the fetch itself continues for later callers). It fails with
+// Next returns the next ID. When one is at hand it does not look at ctx:
+// it costs one atomic add on the current block, and once per block the
+// Allocator's mutex to start the next fetch. With Options.Unordered the
+// add is on the chunk of the lane the caller hashes to, and a lane whose
+// chunk is used up takes the mutex to claim (and allocate) the next chunk
+// of the block; while blocks are too small for chunks, the add is on the
+// block. When no ID is at hand it takes the next block held ahead, or
+// waits for one from Redis, returning ctx.Err() if ctx ends first (the
+// fetch itself continues for later callers). It fails with
 // a *RegressionError after a regression until Resume, with ErrClosed after
 // Close, and, only when no acknowledged block is left, with the error of
 // the fetch it waited for (*ReplicationError, ErrNotInteger, ErrOverflow,

@@ -20,10 +20,10 @@ import (
 //
 // A lane takes its chunks from the block under Allocator.mu (nextSlow), so
 // dropLocked can end every chunk in the same step as the block: after a
-// regression or Close no chunk issues another ID. While blocks are too
-// small to give every lane a chunk of minChunk IDs (the first blocks,
-// or a small MaxBlock), Next takes its ID from the block itself, as
-// without lanes, rather than take the mutex every few IDs.
+// regression or Close no chunk issues another ID. While a block's chunks
+// (chunkSize) would be smaller than minChunk IDs (the first blocks, or a
+// small MaxBlock), Next takes its ID from the block itself, as without
+// lanes, rather than take the mutex every few IDs.
 
 // maxChunk caps the IDs a lane claims from the block at once. A claim takes
 // the Allocator's mutex, so it is spread over enough IDs to cost well under
