@@ -108,28 +108,6 @@ func TestUnorderedCloseEndsLanes(t *testing.T) {
 	wg.Wait()
 }
 
-// TestUnorderedNextDoesNotAllocate: a lane allocates one chunk per
-// chunk of IDs (4096 here), never one per Next.
-func TestUnorderedNextDoesNotAllocate(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
-	t.Cleanup(func() { rdb.Close() })
-	a := newAllocator(t, rdb, "k", Options{Unordered: true})
-	// A block installed by hand, without a trigger, keeps Redis out of it.
-	a.cur.Store(&block{base: 1000, size: 1 << 40})
-	ctx := context.Background()
-	allocs := testing.AllocsPerRun(10_000, func() {
-		if _, err := a.Next(ctx); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("Unordered Next allocs = %v; want 0", allocs)
-	}
-	if held, st := heldByLanes(a), a.Stats(); held == 0 || st.Issued != 10_001 {
-		t.Errorf("after 10,001 Next: lanes hold %d IDs, Stats().Issued = %d; want some held (the IDs came from lanes), 10,001 issued", held, st.Issued)
-	}
-}
-
 func TestChunkSize(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	t.Cleanup(func() { rdb.Close() })
