@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -38,11 +39,12 @@ type block struct {
 // Create it with New; the zero value is not usable. It is safe for
 // concurrent use.
 type Allocator struct {
-	_     [64]byte // keep cur and lanes, read on every Next, off other written lines
-	cur   atomic.Pointer[block]
-	lanes []lane // Options.Unordered's lanes, nil otherwise; see lanes.go
-	salt  uint64 // spreads goroutines over lanes
-	_     [24]byte
+	_          [64]byte // keep cur and lanes, read on every Next, off other written lines
+	cur        atomic.Pointer[block]
+	lanes      []lane // Options.Unordered's lanes, nil otherwise; see lanes.go
+	salt       uint64 // spreads goroutines over lanes
+	chunkShift uint   // log2(2×len(lanes)): a block's size >> chunkShift is its chunk size
+	_          [16]byte
 
 	rdb    redis.UniversalClient
 	key    string
@@ -63,7 +65,6 @@ type Allocator struct {
 	counted   int64         // guarded by mu; IDs issued by then
 	lag       time.Duration // guarded by mu; longest recent fetch, decaying (see sizing.go)
 	want      int           // guarded by mu; replicas the last fetch waited for
-	waiting   bool          // guarded by mu; a fetch waited for replicas (logged once)
 	failing   int64         // guarded by mu; fetches failed since the last success
 	failure   error         // guarded by mu; the last of them, or nil
 	failedAt  time.Time     // guarded by mu; the first of them
@@ -113,6 +114,7 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 	a.cur.Store(&block{})
 	if o.Unordered {
 		a.lanes, a.salt = newLanes(), rand.Uint64()
+		a.chunkShift = uint(bits.TrailingZeros(uint(2 * len(a.lanes))))
 	}
 	return a, nil
 }
@@ -120,10 +122,15 @@ func New(rdb redis.UniversalClient, key string, opts Options) (*Allocator, error
 // Key returns the Redis key the Allocator leases from.
 func (a *Allocator) Key() string { return a.key }
 
-// Next returns the next ID. When the current block has IDs left it costs
-// one atomic add and does not look at ctx; otherwise it takes the next
-// block held ahead, or waits for one from Redis, returning ctx.Err() if ctx
-// ends first (the fetch itself continues for later callers). It fails with
+// Next returns the next ID. When one is at hand it does not look at ctx:
+// it costs one atomic add on the current block, and once per block the
+// Allocator's mutex to start the next fetch. With Options.Unordered the
+// add is on the chunk of the lane the caller hashes to, and a lane whose
+// chunk is used up takes the mutex to claim (and allocate) the next chunk
+// of the block; while blocks are too small for chunks, the add is on the
+// block. When no ID is at hand it takes the next block held ahead, or
+// waits for one from Redis, returning ctx.Err() if ctx ends first (the
+// fetch itself continues for later callers). It fails with
 // a *RegressionError after a regression until Resume, with ErrClosed after
 // Close, and, only when no acknowledged block is left, with the error of
 // the fetch it waited for (*ReplicationError, ErrNotInteger, ErrOverflow,

@@ -143,23 +143,36 @@ func takeMixed(t *testing.T, a *Allocator, n, every, batch int) []int64 {
 	return ids
 }
 
+// TestNextHotPathDoesNotAllocate: with an ID at hand Next does not
+// allocate; with Unordered a lane allocates a chunk per chunk of IDs
+// (4096 here), not per Next.
 func TestNextHotPathDoesNotAllocate(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	t.Cleanup(func() { rdb.Close() })
-	a := newAllocator(t, rdb, "k", Options{})
-	// A block installed by hand, without a trigger, keeps Redis out of it.
-	a.cur.Store(&block{base: 1000, size: 1 << 40})
-	ctx := context.Background()
-	allocs := testing.AllocsPerRun(10_000, func() {
-		if _, err := a.Next(ctx); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
-		t.Errorf("Next allocs = %v; want 0", allocs)
-	}
-	if got, _ := a.Next(ctx); got != 1000+10_002 {
-		t.Errorf("Next() after 10,001 calls = %d; want %d", got, 1000+10_002)
+	for _, unordered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("Unordered=%v", unordered), func(t *testing.T) {
+			a := newAllocator(t, rdb, "k", Options{Unordered: unordered})
+			// A block installed by hand, without a trigger, keeps Redis out of it.
+			a.cur.Store(&block{base: 1000, size: 1 << 40})
+			ctx := context.Background()
+			allocs := testing.AllocsPerRun(10_000, func() {
+				if _, err := a.Next(ctx); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("Next allocs = %v; want 0", allocs)
+			}
+			if unordered {
+				if held, st := heldByLanes(a), a.Stats(); held == 0 || st.Issued != 10_001 {
+					t.Errorf("after 10,001 Next: lanes hold %d IDs, Stats().Issued = %d; want some held (the IDs came from lanes), 10,001 issued", held, st.Issued)
+				}
+				return
+			}
+			if got, _ := a.Next(ctx); got != 1000+10_002 {
+				t.Errorf("Next() after 10,001 calls = %d; want %d", got, 1000+10_002)
+			}
+		})
 	}
 }
 

@@ -16,9 +16,12 @@
 //
 // That atomic add is on one cache line that every core taking IDs writes,
 // so under heavy contention the line's trips between cores, not the
-// allocator, set the pace. Options.Unordered removes them: each goroutine
-// takes IDs from a chunk of the block held by its own lane, at the price
-// of order across goroutines (see the guarantees).
+// allocator, set the pace. Options.Unordered removes most of them: Next
+// takes IDs from a chunk of the block held by one of a few lanes (4 per
+// GOMAXPROCS), each on a cache line of its own and picked by a hash of
+// the calling goroutine's stack address, so goroutines running at once
+// rarely share one, though they may; the price is order, even within one
+// goroutine (see the guarantees).
 //
 // # Replicas
 //

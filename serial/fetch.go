@@ -47,11 +47,13 @@ func (a *Allocator) fetch(c *fetchCall) {
 	defer a.mu.Unlock()
 	a.inflight = nil
 	a.stats.roundTrips++
-	a.want = want
-	if want > 0 && !a.waiting {
-		a.waiting = true
+	// In auto mode want goes from 0 to 1 once, when the policy first sees
+	// a replica. A fixed Replicas waits from the first fetch on, whether
+	// or not a replica was ever seen: no change to report.
+	if want > 0 && a.want == 0 && a.opts.Replicas == 0 {
 		a.log(slog.LevelInfo, "replicas seen; blocks now wait for them", "replicas", want, "timeout", a.opts.ReplicaTimeout)
 	}
+	a.want = want
 	switch {
 	case a.err != nil: // closed, or a regression seen meanwhile
 		c.err = a.err

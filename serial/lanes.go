@@ -20,10 +20,10 @@ import (
 //
 // A lane takes its chunks from the block under Allocator.mu (nextSlow), so
 // dropLocked can end every chunk in the same step as the block: after a
-// regression or Close no chunk issues another ID. While blocks are too
-// small to give every lane a chunk of minChunk IDs (the first blocks,
-// or a small MaxBlock), Next takes its ID from the block itself, as
-// without lanes, rather than take the mutex every few IDs.
+// regression or Close no chunk issues another ID. While a block's chunks
+// (chunkSize) would be smaller than minChunk IDs (the first blocks, or a
+// small MaxBlock), Next takes its ID from the block itself, as without
+// lanes, rather than take the mutex every few IDs.
 
 // maxChunk caps the IDs a lane claims from the block at once. A claim takes
 // the Allocator's mutex, so it is spread over enough IDs to cost well under
@@ -81,9 +81,11 @@ func (a *Allocator) nextUnordered(ctx context.Context) (int64, error) {
 }
 
 // chunkSize is how many IDs of b a lane claims at once: b shared among
-// twice as many lanes, within [1, maxChunk].
+// twice as many lanes, within [1, maxChunk]. It runs at every lane miss,
+// which is every Next while blocks are too small for chunks: the lane
+// count is a power of two, so a shift divides, not a 64-bit division.
 func (a *Allocator) chunkSize(b *block) int64 {
-	return min(max(b.size/int64(2*len(a.lanes)), 1), maxChunk)
+	return min(max(b.size>>a.chunkShift, 1), maxChunk)
 }
 
 // refillLocked returns the next ID of l's chunk if another goroutine

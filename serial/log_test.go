@@ -38,21 +38,26 @@ func TestLoggerSeesFetchFailingAndRecovered(t *testing.T) {
 	rec.Want(t, 1, slog.LevelWarn, "block fetch failing; retrying")
 }
 
-// TestLoggerSeesReplicasAndDiscardedBlocks: the first fetch that waits for
-// a replica is logged; with the replica stopped, the first discarded
-// block of the spell is logged, not every one; the recovery counts them.
+// TestLoggerSeesReplicasAndDiscardedBlocks: in auto mode, seeing a
+// replica is logged; with the replica stopped, the first discarded block
+// of the spell is logged, not every one; the recovery counts them.
+// ReplicaTimeout is short so that the discards come fast; the fetches that
+// need the replica to answer in time are retried until one does, since a
+// loaded machine can hold its answer back longer than that.
 func TestLoggerSeesReplicasAndDiscardedBlocks(t *testing.T) {
+	const discarded, recovered = "block discarded: too few replicas acknowledged it; retrying", "block fetch recovered"
 	master, replica := startReplicated(t)
 	rdb := master.Client(t)
 	ctx := context.Background()
 	key := redistest.Prefix(t) + "discards"
 	var rec logtest.Recorder
-	a := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10, Replicas: 1,
+	a := newAllocator(t, rdb, key, Options{MinBlock: 10, MaxBlock: 10,
 		ReplicaTimeout: 100 * time.Millisecond, Reserve: -1, Logger: rec.Logger()})
-	if _, err := a.Next(ctx); err != nil {
-		t.Fatalf("Next() with the replica up: %v", err)
-	}
+	nextAcknowledged(t, a, "with the replica up")
 	rec.Want(t, 1, slog.LevelInfo, "replicas seen; blocks now wait for them", "key", key, "replicas", "1")
+	// Blocks the replica was too slow for are a spell of their own, logged
+	// before the one this test makes.
+	discardedBefore, recoveredBefore := len(rec.Find(discarded)), len(rec.Find(recovered))
 
 	replica.Stop()
 	for {
@@ -70,19 +75,45 @@ func TestLoggerSeesReplicasAndDiscardedBlocks(t *testing.T) {
 			t.Fatalf("Next() with the replica down: %v; want ErrNotReplicated", err)
 		}
 	}
-	rec.Want(t, 1, slog.LevelWarn, "block discarded: too few replicas acknowledged it; retrying", "key", key)
+	rec.Want(t, discardedBefore+1, slog.LevelWarn, discarded, "key", key)
 
 	replica.Restart()
 	waitOnline(t, rdb)
-	if _, err := a.Next(ctx); err != nil {
-		t.Fatalf("Next() with the replica back: %v", err)
-	}
-	got := rec.Want(t, 1, slog.LevelInfo, "block fetch recovered", "key", key)
+	nextAcknowledged(t, a, "with the replica back")
+	got := rec.Want(t, recoveredBefore+1, slog.LevelInfo, recovered, "key", key)
 	if n, _ := strconv.Atoi(got.Attrs["discarded_blocks"]); n < 3 || got.Attrs["failed_fetches"] != got.Attrs["discarded_blocks"] {
 		t.Errorf("recovery %v; want at least 3 discarded blocks, every failed fetch one", got)
 	}
 	rec.Want(t, 0, slog.LevelInfo, "block fetch failing; retrying")
 	rec.Want(t, 1, slog.LevelInfo, "replicas seen; blocks now wait for them")
+}
+
+// TestLoggerFixedReplicasSeeNone: a fixed Replicas waits from the first
+// fetch on, so nothing changes when a replica is seen, and a master
+// without one must not be logged as having been seen with one.
+func TestLoggerFixedReplicasSeeNone(t *testing.T) {
+	rdb := redistest.Start(t, redistest.Options{}).Client(t) // no replica
+	key := redistest.Prefix(t) + "fixed"
+	var rec logtest.Recorder
+	a := newAllocator(t, rdb, key, Options{Replicas: 1, ReplicaTimeout: 100 * time.Millisecond, Logger: rec.Logger()})
+	if id, err := a.Next(context.Background()); !errors.Is(err, ErrNotReplicated) {
+		t.Fatalf("Next() with no replica = %d, %v; want ErrNotReplicated", id, err)
+	}
+	rec.Want(t, 1, slog.LevelWarn, "block discarded: too few replicas acknowledged it; retrying", "key", key)
+	rec.Want(t, 0, slog.LevelInfo, "replicas seen; blocks now wait for them")
+}
+
+// nextAcknowledged calls a.Next until it returns an ID; every error but
+// a block discarded for want of replicas fails t.
+func nextAcknowledged(t *testing.T, a *Allocator, when string) {
+	t.Helper()
+	redistest.WaitFor(t, "a block a replica acknowledged, "+when, func() bool {
+		_, err := a.Next(context.Background())
+		if err != nil && !errors.Is(err, ErrNotReplicated) {
+			t.Fatalf("Next() %s: %v; want an ID or ErrNotReplicated", when, err)
+		}
+		return err == nil
+	})
 }
 
 // TestLoggerSeesRegressionAndResume: a block below the IDs already issued

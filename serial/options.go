@@ -29,16 +29,21 @@ const maxReserveBlocks = 64
 // field.
 type Options struct {
 	// Unordered trades the order of IDs within the Allocator for speed
-	// under contention: Next hands IDs out of per-goroutine lanes, each
-	// holding a chunk of up to 4096 IDs of the current block, instead of
-	// from the block itself, so goroutines running at once rarely touch
-	// the same cache line. IDs stay unique (across Allocators and
-	// processes too) and at least 1, but follow no order, not even
-	// between two calls from one goroutine (its lane depends on where in
-	// its stack it calls from); the chunks in hand when a process exits
-	// are lost with its block. NextN still returns increasing IDs. While
-	// blocks are too small for chunks of 64 IDs per lane, Next takes from
-	// the block as without lanes. Default false: strictly increasing.
+	// under contention: Next hands IDs out of lanes instead of from the
+	// block itself, so goroutines running at once rarely touch the same
+	// cache line. New makes 4×GOMAXPROCS lanes (rounded up to a power of
+	// two); a goroutine uses the one its stack address hashes to, so lanes
+	// are shared, not per goroutine. Each lane holds a chunk of the current
+	// block: the block's size / (2 × lanes) IDs, at most 4096. IDs stay
+	// unique (across Allocators and processes too) and at least 1, but
+	// follow no order, not even between two calls from one goroutine (its
+	// lane depends on where in its stack it calls from); the chunks in hand
+	// when a process exits are lost with its block. NextN still returns
+	// increasing IDs. While chunks would be smaller than 64 IDs, that is
+	// for blocks smaller than 128 × lanes (1024 IDs at GOMAXPROCS 2, 4096
+	// at 8), Next takes from the block as without lanes: so do the first
+	// blocks at the default MinBlock of 100. Default false: strictly
+	// increasing.
 	Unordered bool
 	// MinBlock is the smallest block leased with one INCRBY, and the size of
 	// the first one. Default 100. Set MinBlock == MaxBlock for a fixed size.
@@ -96,12 +101,16 @@ type Options struct {
 	// ahead, at PrefetchThreshold.
 	Reserve time.Duration
 	// Logger, when not nil, receives the Allocator's lifecycle events,
-	// each with its key: fetches failing (Warn) and recovering (Info, with
-	// how many failed and for how long), once per spell, not per retry;
-	// the first block of such a spell discarded because too few replicas
-	// acknowledged it (Warn); replicas seen, so that blocks start to wait
-	// for them (Info); Redis losing writes (Error, RegressionError); a
-	// Resume (Info). Default none.
+	// each with its key, once per change of state, not per retry: in a
+	// spell of failed fetches, its first failure unless that is a block
+	// too few replicas acknowledged (Warn, "block fetch failing"), and its
+	// first such block (Warn, "block discarded"); the fetch that ends the
+	// spell (Info, with how many fetches failed, how many of their blocks
+	// were discarded, and how long since the first failure); in auto mode
+	// (Replicas 0), the first fetch that waits for a replica, once one was
+	// seen (Info); Redis losing writes (Error, with the RegressionError);
+	// a Resume that clears a regression (Info, with the floor). Default
+	// none.
 	Logger *slog.Logger
 }
 

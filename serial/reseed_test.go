@@ -110,17 +110,21 @@ func TestRegressionAfterRestartWithoutPersistence(t *testing.T) {
 
 // testRegression is TestRegressionAfterRestartWithoutPersistence for one
 // recovery; with unordered, the chunks the lanes hold must stop issuing
-// with the block.
+// with the block, so blocks are large enough for lanes to take chunks.
 func testRegression(t *testing.T, unordered bool, recovery func(ctx context.Context, a *Allocator, srv *redistest.Server, rerr *RegressionError) error) {
 	srv := redistest.Start(t, redistest.Options{}) // no persistence
 	rdb := srv.Client(t)
 	ctx := context.Background()
 	key := redistest.Prefix(t) + "orders"
-	a := newAllocator(t, rdb, key, Options{MinBlock: 100, MaxBlock: 100, Unordered: unordered})
+	size := int64(100)
+	if unordered {
+		size = lanedBlock()
+	}
+	a := newAllocator(t, rdb, key, Options{MinBlock: size, MaxBlock: size, Unordered: unordered})
 
 	var issued []int64
-	take := func(n int) error {
-		for i := 0; i < n; i++ {
+	take := func(n int64) error {
+		for i := int64(0); i < n; i++ {
 			id, err := a.Next(ctx)
 			if err != nil {
 				return err
@@ -129,25 +133,48 @@ func testRegression(t *testing.T, unordered bool, recovery func(ctx context.Cont
 		}
 		return nil
 	}
-	if err := take(250); err != nil {
+	// One more than whole chunks (the first ID comes from the block, the
+	// first chunk of the third block starts at its start), so that a lane
+	// holds the rest of one.
+	if err := take(5*size/2 + 1); err != nil {
 		t.Fatalf("Next before restart: %v", err)
 	}
-	quiesce(t, a) // the block (300, 400] is prefetched
+	quiesce(t, a) // the block (3×size, 4×size] is prefetched
+	if held := heldByLanes(a); unordered && held == 0 {
+		t.Fatalf("lanes hold no ID before the restart; want the rest of a chunk")
+	}
 	srv.Kill()
 	srv.Restart()
 
-	// The allocator holds (200, 300] and (300, 400]; fetching the
-	// next one from the emptied Redis yields (0, 100].
-	var err error
-	for i := 0; i < 1000 && err == nil; i++ {
-		err = take(1)
+	// The allocator holds (2×size, 3×size] and (3×size, 4×size]; fetching
+	// the next one from the emptied Redis yields (0, size]. Take IDs until
+	// that fetch starts, then wait for it, so that a lane still holds most
+	// of the chunk it took when the fetch started.
+	fetching := func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.inflight != nil || a.err != nil
 	}
+	for i := int64(0); i < 4*size && !fetching(); i++ {
+		if err := take(1); err != nil {
+			break
+		}
+	}
+	redistest.WaitFor(t, "the regression", func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.err != nil
+	})
+	if held := heldByLanes(a); held != 0 {
+		t.Errorf("lanes hold %d IDs after the regression; want none", held)
+	}
+	_, err := a.Next(ctx)
 	var rerr *RegressionError
 	if !errors.Is(err, ErrRegression) || !errors.As(err, &rerr) {
 		t.Fatalf("Next after restart error = %v; want a *RegressionError", err)
 	}
-	if rerr.End != 100 || rerr.Size != 100 || rerr.HighWater != 400 || rerr.Key != key {
-		t.Errorf("RegressionError = %+v; want End 100, Size 100, HighWater 400", rerr)
+	if rerr.End != size || rerr.Size != size || rerr.HighWater != 4*size || rerr.Key != key {
+		t.Errorf("RegressionError = %+v; want End %d, Size %d, HighWater %d", rerr, size, size, 4*size)
 	}
 	maxIssued := slices.Max(issued)
 	if maxIssued > rerr.HighWater {
