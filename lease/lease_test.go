@@ -1,17 +1,16 @@
 package lease
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/abacus-go/abacus/internal/logtest"
 	"github.com/abacus-go/abacus/internal/redistest"
 )
 
@@ -129,13 +128,9 @@ func TestLocalDeadlineEndsLease(t *testing.T) {
 func TestLoggerSeesTheLoss(t *testing.T) {
 	rdb := redistest.Client(t)
 	ctx := context.Background()
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	l := mustAcquire(t, rdb, "job", time.Minute, Options{KeyPrefix: redistest.Prefix(t), Logger: logger})
+	var rec logtest.Recorder
+	l := mustAcquire(t, rdb, "job", time.Minute, Options{KeyPrefix: redistest.Prefix(t), Logger: rec.Logger()})
 	rdb.Del(ctx, l.Key())
 	wantErr(t, "Refresh of a deleted lease", l.Refresh(ctx), ErrLost)
-	want := fmt.Sprintf(`level=WARN msg="lease ended" lease=job fence=%d cause="lease: lost"`, l.Fence())
-	if !strings.Contains(logs.String(), want) {
-		t.Fatalf("log = %q; want a line with %q", logs.String(), want)
-	}
+	rec.Want(t, 1, slog.LevelWarn, "lease ended", "lease", "job", "fence", strconv.FormatInt(l.Fence(), 10), "cause", "lease: lost")
 }

@@ -76,9 +76,11 @@ type Options struct {
 	// Hold loop wait at once. A positive value waits for that many replicas
 	// from the start; -1 (any negative value, not 0) never waits.
 	Replicas int
-	// Logger, when not nil, receives the lease's lifecycle events: a
-	// renewal that failed (Warn, retried), the lease lost or expired (Warn),
-	// and, in Hold, each acquisition and release (Info). Default none.
+	// Logger, when not nil, receives the lease's lifecycle events: the
+	// watchdog's renewals failing (Warn, at the first failure of a spell,
+	// not per retry) and recovering (Info, with how many failed and for how
+	// long), the lease lost or expired (Warn), and, in Hold, each
+	// acquisition and release (Info). Default none.
 	Logger *slog.Logger
 
 	// ReplicaTimeout bounds the WAIT. Default DefaultReplicaTimeout (1s).

@@ -2,12 +2,17 @@ package lease
 
 import (
 	"context"
-	"log/slog"
 	"time"
+
+	"github.com/abacus-go/abacus/internal/spell"
 )
 
 // watch is the auto-renew goroutine started with Options.AutoRenew. It
 // refreshes the lease every RenewInterval until the lease ends.
+//
+// A spell of failed renewals is logged once, at its first failure, and
+// again when a renewal succeeds: an outage costs an owner of many leases
+// (a queue's consumers) two events per lease, not one per retry.
 //
 // It never decides expiry itself: the deadline timer does, so a renewal
 // stuck on a dead connection cannot delay the loss signal. Each renewal's
@@ -17,6 +22,7 @@ func (l *Lease) watch() {
 	// After a failed renewal (network, timeout) retry sooner: the deadline
 	// is at least TTL-margin-interval away, room for a few more tries.
 	retry := max(every/4, time.Millisecond)
+	failures := spell.New(l.log, "lease renewal failing; retrying", "lease renewal recovered")
 	t := time.NewTimer(every)
 	defer t.Stop()
 	for {
@@ -32,9 +38,10 @@ func (l *Lease) watch() {
 		case l.Err() != nil:
 			return
 		case err != nil:
-			l.log(slog.LevelWarn, "lease renewal failed; retrying", "err", err, "retry", retry, "deadline", l.Deadline())
+			failures.Fail(err, retry, "deadline", l.Deadline())
 			t.Reset(retry)
 		default:
+			failures.OK()
 			t.Reset(every)
 		}
 	}

@@ -2,10 +2,15 @@ package lease
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/abacus-go/abacus/internal/faultproxy"
+	"github.com/abacus-go/abacus/internal/logtest"
 	"github.com/abacus-go/abacus/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -135,5 +140,70 @@ func TestStaleOwner(t *testing.T) {
 	}
 	if err := owner.Refresh(ctx); err != nil || owner.Err() != nil {
 		t.Errorf("new owner's Refresh = %v, Err = %v; want nil, nil", err, owner.Err())
+	}
+}
+
+// failedScripts is a go-redis hook counting the scripts (EVALSHA, EVAL)
+// that came back with an error: on a client that only a lease's watchdog
+// uses, its failed renewals, and the NOSCRIPT answers that make it send a
+// script's body.
+type failedScripts struct{ n atomic.Int64 }
+
+func (f *failedScripts) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *failedScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if name := cmd.Name(); err != nil && (name == "evalsha" || name == "eval") {
+			f.n.Add(1)
+		}
+		return err
+	}
+}
+
+func (f *failedScripts) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+var _ redis.Hook = (*failedScripts)(nil)
+
+// TestAutoRenewLogsOncePerSpell cuts a renewing holder off from Redis
+// (connections reset and refused) until several renewals failed, then
+// lets it back: the spell is logged once when it starts and once when a
+// renewal succeeds again, with the number of renewals that failed, and
+// the lease, whose TTL outlasts the outage, is still held.
+func TestAutoRenewLogsOncePerSpell(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := faultproxy.New(t, srv.Addr)
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr()})
+	t.Cleanup(func() { viaProxy.Close() })
+	var failed failedScripts
+	viaProxy.AddHook(&failed) // before any command: AddHook is not safe alongside them
+	ctx := context.Background()
+	var rec logtest.Recorder
+	l := mustAcquire(t, viaProxy, "job", 30*time.Second, Options{
+		KeyPrefix: redistest.Prefix(t), AutoRenew: true, RenewInterval: 100 * time.Millisecond, Logger: rec.Logger(),
+	})
+	// Renewed once, so that the refresh script is cached: from here on
+	// every failed script is a failed renewal.
+	until(t, "a renewal", func() bool { return l.Stats().Renewals >= 1 })
+	before := failed.n.Load()
+
+	const spell = 5
+	proxy.Refuse(true)
+	proxy.CutAll()
+	until(t, fmt.Sprintf("%d failed renewals", spell), func() bool { return failed.n.Load()-before >= spell })
+	proxy.Refuse(false)
+	until(t, "the recovery logged", func() bool { return len(rec.Find("lease renewal recovered")) > 0 })
+
+	fence := strconv.FormatInt(l.Fence(), 10)
+	rec.Want(t, 1, slog.LevelWarn, "lease renewal failing; retrying", "lease", "job", "fence", fence, "retry_in", "25ms")
+	rec.Want(t, 1, slog.LevelInfo, "lease renewal recovered", "lease", "job", "fence", fence,
+		"failures", strconv.FormatInt(failed.n.Load()-before, 10))
+	if err := l.Err(); err != nil {
+		t.Fatalf("lease ended during a short outage: %v", err)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatalf("Release = %v", err)
 	}
 }

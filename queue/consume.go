@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/internal/invalid"
+	"github.com/abacus-go/abacus/internal/spell"
 	"github.com/abacus-go/abacus/lease"
 )
 
@@ -52,11 +53,11 @@ func (q *Queue) Consume(ctx context.Context, h Handler) error {
 	wg.Go(func() { q.reclaimLoop(ctx) })
 	for range q.opts.Concurrency {
 		wg.Go(func() {
-			s := &spell{q: q, what: "consumer"}
+			s := spell.New(q.log, "consumer failing; backing off", "consumer recovered")
 			for ctx.Err() == nil {
-				if err := q.runConsumer(ctx, h, s); err != nil && ctx.Err() == nil {
+				if err := q.runConsumer(ctx, h, &s); err != nil && ctx.Err() == nil {
 					q.report(err)
-					s.fail(err, q.opts.BlockTimeout)
+					s.Fail(err, q.opts.BlockTimeout)
 					sleep(ctx, q.opts.BlockTimeout)
 				}
 			}
@@ -86,7 +87,7 @@ func consumerLease(id string) string { return "consumer:" + id }
 // runConsumer registers a new consumer and consumes until ctx ends or its
 // lease is lost, then retires it. s is its loop's spell of failures: a
 // failed take is one, a take that succeeds ends it.
-func (q *Queue) runConsumer(ctx context.Context, h Handler, s *spell) error {
+func (q *Queue) runConsumer(ctx context.Context, h Handler, s *spell.Spell) error {
 	id := rand.Text()
 	l, err := lease.Acquire(ctx, q.rdb, consumerLease(id), q.opts.LeaseTTL, q.leaseOptions(0))
 	if err != nil {
@@ -128,13 +129,13 @@ func (q *Queue) runConsumer(ctx context.Context, h Handler, s *spell) error {
 			if wctx.Err() == nil {
 				err = fmt.Errorf("queue %q: consumer %s: take: %w", q.name, id, err)
 				q.report(err)
-				s.fail(err, backoff)
+				s.Fail(err, backoff)
 				sleep(wctx, backoff)
 				backoff = min(2*backoff, q.opts.BlockTimeout)
 			}
 			continue
 		}
-		s.ok()
+		s.OK()
 		backoff = time.Millisecond
 		if len(c.taken) > 0 {
 			c.handle(wctx, h)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/abacus-go/abacus/internal/invalid"
+	"github.com/abacus-go/abacus/internal/spell"
 	"github.com/abacus-go/abacus/lease"
 )
 
@@ -87,13 +88,13 @@ type drainer struct {
 	q        *Queue
 	l        *lease.Lease
 	fence    string
-	keys     []string // lease, fence, ready, drain, attempts
-	failures spell    // transport errors in a row (see retry)
+	keys     []string    // lease, fence, ready, drain, attempts
+	failures spell.Spell // transport errors in a row (see retry)
 }
 
 // newDrainer returns the Drain owner holding lease l.
 func (q *Queue) newDrainer(l *lease.Lease) *drainer {
-	d := &drainer{q: q, l: l, fence: strconv.FormatInt(l.Fence(), 10), failures: spell{q: q, what: "drain"}}
+	d := &drainer{q: q, l: l, fence: strconv.FormatInt(l.Fence(), 10), failures: spell.New(q.log, "drain failing; backing off", "drain recovered")}
 	// The scripts check the fence counter of l, which only package lease
 	// can name.
 	_, fenceKey := lease.Keys(q.keys.LeasePrefix, drainLease)
@@ -152,7 +153,7 @@ func (d *drainer) retry(ctx context.Context, what string, f func() error) error 
 		err := f()
 		switch {
 		case err == nil:
-			d.failures.ok()
+			d.failures.OK()
 			return nil
 		case redis.HasErrorPrefix(err, "FENCED"):
 			d.q.log(slog.LevelWarn, "drain owner fenced off; stopping", "fence", d.fence, "step", what)
@@ -164,7 +165,7 @@ func (d *drainer) retry(ctx context.Context, what string, f func() error) error 
 		}
 		err = fmt.Errorf("queue %q: drain %s: %w", d.q.name, what, err)
 		d.q.report(err)
-		d.failures.fail(err, backoff)
+		d.failures.Fail(err, backoff)
 		sleep(ctx, backoff)
 		backoff = min(2*backoff, time.Second)
 	}

@@ -135,7 +135,8 @@ type Options struct {
 	// reclaimed (Warn); a Drain owner fenced off (Warn); a malformed entry
 	// dead-lettered (Warn). The queue's leases (consumers, reclaimer,
 	// Drain) log through it too (see lease.Options.Logger): one lost or
-	// expired (Warn), a failed renewal (Warn), the reclaimer lease
+	// expired (Warn), its renewals failing and recovering (Warn, Info: once
+	// per spell of each lease, not per retry), the reclaimer lease
 	// acquired and released (Info). Default none.
 	Logger *slog.Logger
 }

@@ -16,6 +16,10 @@ import (
 //	errors.Is(err, queue.ErrNotReplicated) // a write of this package fell short
 //	var re *queue.ReplicationError         // which, and by how much
 //	errors.As(err, &re)
+//
+// NewError builds a complete one. A value built otherwise (a literal, the
+// zero value) is safe to use, but wraps no ErrNotReplicated and its text
+// names no package.
 type Error struct {
 	// Op is the write, in the reporting package's words: `push of 3
 	// messages to queue "jobs"`, `block (100, 200] of key "orders"`.
@@ -41,17 +45,29 @@ func NewError(sentinel error, op string, want, acked int, timeout time.Duration,
 // Error reads like `queue: push of 3 messages to queue "jobs": 0 of 1
 // replicas acknowledged within 1s`, or names WAIT's failure.
 func (e *Error) Error() string {
-	pkg, _, _ := strings.Cut(e.pkg.Error(), ":")
-	if e.Err != nil {
-		return fmt.Sprintf("%s: %s: WAIT %d: %v", pkg, e.Op, e.Want, e.Err)
+	var pkg string
+	if e.pkg != nil {
+		name, _, _ := strings.Cut(e.pkg.Error(), ":")
+		pkg = name + ": "
 	}
-	return fmt.Sprintf("%s: %s: %d of %d replicas acknowledged within %v", pkg, e.Op, e.Acked, e.Want, e.Timeout)
+	op := e.Op
+	if op == "" {
+		op = "write"
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("%s%s: WAIT %d: %v", pkg, op, e.Want, e.Err)
+	}
+	return fmt.Sprintf("%s%s: %d of %d replicas acknowledged within %v", pkg, op, e.Acked, e.Want, e.Timeout)
 }
 
-// Unwrap returns the package's ErrNotReplicated, and WAIT's failure if any.
+// Unwrap returns the package's ErrNotReplicated, and WAIT's failure if
+// any: those of the two that are set.
 func (e *Error) Unwrap() []error {
-	if e.Err != nil {
-		return []error{e.pkg, e.Err}
+	var errs []error
+	for _, err := range []error{e.pkg, e.Err} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return []error{e.pkg}
+	return errs
 }

@@ -43,3 +43,35 @@ func TestError(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorNotFromNewError: an Error built without NewError, as a literal
+// or the zero value, neither panics nor wraps a nil error.
+func TestErrorNotFromNewError(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  *Error
+		text string
+		errs []error // what Unwrap returns
+	}{
+		{"zero", &Error{}, "write: 0 of 0 replicas acknowledged within 0s", nil},
+		{"literal", &Error{Op: `write of key "l"`, Want: 1, Timeout: time.Second},
+			`write of key "l": 0 of 1 replicas acknowledged within 1s`, nil},
+		{"literal, WAIT failed", &Error{Want: 1, Err: context.Canceled},
+			"write: WAIT 1: context canceled", []error{context.Canceled}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.err.Error(); got != tt.text {
+				t.Errorf("Error() = %q; want %q", got, tt.text)
+			}
+			got := tt.err.Unwrap()
+			if len(got) != len(tt.errs) {
+				t.Fatalf("Unwrap() = %v; want %v", got, tt.errs)
+			}
+			for i := range got {
+				if got[i] != tt.errs[i] {
+					t.Errorf("Unwrap()[%d] = %v; want %v", i, got[i], tt.errs[i])
+				}
+			}
+		})
+	}
+}
