@@ -42,7 +42,9 @@ var ErrTokenBacklog = errors.New("engine: too many token adds wait for Redis")
 // that counts again. A retry this process still holds the token of
 // (waiting to be flushed, in flight, or written by a flush of its own
 // that took it within the last min(TokenTTL, 1m), so before Redis'
-// key expires) is dropped at once; any other goes to Redis. The
+// key expires) is dropped at once; any other goes to Redis, as does a
+// retry of an add whose batch the flush gave up in doubt (a
+// *flush.LostError: applied or not, this process cannot tell). The
 // exactly-once of the flush covers lost replies, so a token is never
 // counted twice by a resend either.
 //
@@ -131,7 +133,7 @@ type onces struct {
 	live       atomic.Int64
 	remembered atomic.Int64 // settled tokens still remembered
 
-	adds, dropped, applied, seen, backlogged atomic.Uint64
+	adds, dropped, applied, seen, lost, backlogged atomic.Uint64
 }
 
 // onceShard is some of the token adds. Its zero value is empty and
@@ -290,10 +292,12 @@ func (e *Engine) drainOnceLocked(dst []flush.Delta) []flush.Delta {
 	return dst
 }
 
-// settleOnceLocked records that Redis confirmed the token add of d:
-// applied, or not applied because it held the token (d.TokenSeen). Only
-// an applied add's token is remembered: the key of a token Redis held
-// already was written earlier, by another add, and may expire any time.
+// settleOnceLocked records the outcome of the token add of d: applied,
+// not applied because Redis held the token (d.TokenSeen), or unknown, its
+// batch lost in doubt (d.Lost). Only an applied add's token is
+// remembered: the key of a token Redis held already was written earlier,
+// by another add, and may expire any time; and a lost add may never have
+// reached Redis, so a retry of it must go there, where the token decides.
 // e.mu is held.
 func (e *Engine) settleOnceLocked(d flush.Delta) {
 	o := &e.once
@@ -310,12 +314,11 @@ func (e *Engine) settleOnceLocked(d flush.Delta) {
 	}
 	c := a.c
 	a.state, a.c = onceSettled, nil
-	if d.TokenSeen {
-		if sh.byKey[a.key] == a {
-			delete(sh.byKey, a.key)
-		}
-	} else {
+	applied := !d.TokenSeen && !d.Lost
+	if applied {
 		sh.remember(a, o)
+	} else if sh.byKey[a.key] == a {
+		delete(sh.byKey, a.key)
 	}
 	sh.live.Add(-1)
 	sh.mu.Unlock()
@@ -325,13 +328,15 @@ func (e *Engine) settleOnceLocked(d flush.Delta) {
 			delete(e.special, c)
 		}
 	}
-	if d.TokenSeen {
+	switch {
+	case d.TokenSeen:
 		o.seen.Add(1)
-		return
-	}
-	o.applied.Add(1)
-	if r := e.cache[a.name]; r != nil {
-		r.value += a.n // our INCRBY is in Redis now; the cache stays exact
+	case d.Lost:
+		o.lost.Add(1)
+		e.settleCachedLocked(a.name, d)
+	default:
+		o.applied.Add(1)
+		e.settleCachedLocked(a.name, d)
 	}
 }
 
@@ -434,7 +439,7 @@ func (o *onces) unwritten(u *UnflushedError) {
 // OnceStats are the figures of retry-safe adds (see Engine.AddOnce).
 type OnceStats struct {
 	// Adds counts AddOnce calls whose token was new to this process; each
-	// is then Applied, Seen or Pending, unless Discard dropped it.
+	// is then Applied, Seen, Lost or Pending, unless Discard dropped it.
 	Adds uint64
 	// Dropped counts AddOnce calls dropped in this process: it held their
 	// token (waiting, in flight, or remembered after its flush).
@@ -443,7 +448,12 @@ type OnceStats struct {
 	// Seen counts token adds Redis did not apply because it held their
 	// token: a retry of an add that another process, or an earlier flush
 	// of this one, wrote within TokenTTL.
-	Seen    uint64
+	Seen uint64
+	// Lost counts token adds whose batch was given up in doubt (see
+	// flush.ErrRecordLost): applied or not, no one can tell. Their tokens
+	// are not remembered, so a retry goes to Redis, which applies it
+	// unless it holds the token.
+	Lost    uint64
 	Pending int // token adds not yet confirmed by Redis
 	// Remembered counts the tokens this process wrote to Redis and drops
 	// retries of without asking: at most 16,384, each for min(TokenTTL,
@@ -459,6 +469,7 @@ func (o *onces) stats() OnceStats {
 		Dropped:    o.dropped.Load(),
 		Applied:    o.applied.Load(),
 		Seen:       o.seen.Load(),
+		Lost:       o.lost.Load(),
 		Pending:    int(o.live.Load()),
 		Remembered: int(o.remembered.Load()),
 		Backlogged: o.backlogged.Load(),

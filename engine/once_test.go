@@ -192,6 +192,79 @@ func TestAddOnceSurvivesALostReply(t *testing.T) {
 	}
 }
 
+// TestAddOnceRetriedAfterItsBatchWasLost: a batch with a token add is in
+// doubt (its request went nowhere: the link was a black hole) when Redis
+// loses the engine's writer record, so the resend cannot tell whether it
+// was applied and the flush gives it up (flush.ErrRecordLost). A retry of
+// the add, the caller's only way to recover it, must go to Redis, which
+// applies it since the batch never arrived; the process must not drop it
+// as if it had written the token.
+func TestAddOnceRetriedAfterItsBatchWasLost(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	ns := redistest.Prefix(t)
+	proxy := faultproxy.New(t, srv.Addr)
+	e := onceEngines(t, []string{proxy.Addr()}, ns, 0)[0]
+	ctx := context.Background()
+	direct := srv.Client(t)
+	tryFlush := func() error {
+		t.Helper()
+		fctx, cancel := context.WithTimeout(ctx, slowdown*5*time.Second)
+		defer cancel()
+		return e.Flush(fctx)
+	}
+	addOnceOrFail(t, e, "billed", 1, "request-0")
+	flushOrFail(t, e) // batch 1: the record holds seq 1
+
+	addOnceOrFail(t, e, "billed", 1000, "request-1")
+	// A connection in the pool, so that the flush sends its batch on it
+	// rather than wait for a dial.
+	if err := e.Client().Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Blackhole(true)
+	err := tryFlush()
+	proxy.Blackhole(false)
+	if !errors.Is(err, flush.ErrPending) {
+		t.Fatalf("Flush into a black hole: %v; want flush.ErrPending", err)
+	}
+	if err := direct.Del(ctx, ns+"writer:"+e.WriterID()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tryFlush(); !errors.Is(err, flush.ErrRecordLost) {
+		t.Fatalf("Flush after the record vanished: %v; want flush.ErrRecordLost", err)
+	}
+	if got := getOrZero(t, direct, ns+"billed"); got != 1 {
+		t.Fatalf("GET billed = %d after the lost batch; want 1 (it never reached Redis)", got)
+	}
+
+	// The caller retries. The flusher gives up the first batch after the
+	// record vanished too (it reports a regression, then finds no record
+	// for the batch it resends), so a second retry may be needed; neither
+	// may be dropped in this process, and the add must count once.
+	retries := 0
+	for getOrZero(t, direct, ns+"billed") == 1 {
+		if retries == 2 {
+			t.Fatalf("GET billed = 1 after %d retries; want 1001: the retry of a lost add must reach Redis", retries)
+		}
+		retries++
+		addOnceOrFail(t, e, "billed", 1000, "request-1")
+		if err := tryFlush(); err != nil && !errors.Is(err, flush.ErrRecordLost) {
+			t.Fatalf("Flush of retry %d: %v", retries, err)
+		}
+	}
+	if got := getOrZero(t, direct, ns+"billed"); got != 1001 {
+		t.Fatalf("GET billed = %d after %d retries; want 1001", got, retries)
+	}
+	if v, err := e.Value(ctx, "billed"); err != nil || v != 1001 {
+		t.Errorf("Value = %d, %v; want 1001", v, err)
+	}
+	s := e.Stats().Once
+	if s.Adds != uint64(2+retries) || s.Applied != 2 || s.Lost != uint64(retries) || s.Dropped != 0 || s.Pending != 0 || s.Remembered != 2 {
+		t.Errorf("Stats().Once = %+v after %d retries; want Adds %d, Applied 2, Lost %d, Dropped 0, Pending 0, Remembered 2",
+			s, retries, 2+retries, retries)
+	}
+}
+
 // TestAddOnceHammeredWithLostReplies: 4 engines × 4 goroutines add random
 // tokens of a common pool, each token with a delta of its own, while the
 // engines' replies are dropped now and then; every engine flushes in the

@@ -86,16 +86,27 @@ func (s source) Settle(ds []flush.Delta) {
 		}
 		c := d.Ref.(*shard.Counter)
 		e.table.Settle(c, d.N)
-		if len(e.cache) > 0 {
-			if r := e.cache[c.Name()]; r != nil {
-				r.value += d.N // our INCRBY is in Redis now; the cache stays exact
-			}
-		}
+		e.settleCachedLocked(c.Name(), d)
 		if len(e.special) > 0 {
 			if sp := e.special[c]; sp != nil && sp.retired && !e.holdsLocked(c) {
 				delete(e.special, c)
 			}
 		}
+	}
+}
+
+// settleCachedLocked keeps the cached Redis value of the counter named
+// name exact as d leaves flight: d's INCRBY is in Redis now. Unless d was
+// lost in doubt: whether Redis has it is unknown, so the cached value is
+// forgotten, to be read again. e.mu is held.
+func (e *Engine) settleCachedLocked(name string, d flush.Delta) {
+	r := e.cache[name]
+	switch {
+	case r == nil:
+	case d.Lost:
+		delete(e.cache, name)
+	default:
+		r.value += d.N
 	}
 }
 
