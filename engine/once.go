@@ -153,25 +153,20 @@ type onceShard struct {
 
 // onceAdd is one token add.
 type onceAdd struct {
-	key   string         // the token's Redis key (see tokenKey)
-	name  string         // the counter's
-	c     *shard.Counter // the counter's table entry when added, for its CounterOptions; or nil
-	n     int64
-	state onceState
+	key  string         // the token's Redis key (see tokenKey)
+	name string         // the counter's
+	c    *shard.Counter // the counter's table entry when added, for its CounterOptions; or nil
+	n    int64
+	// settled is set when the add leaves flight for good (Settle): from
+	// then on it stays in byKey only while remembered, and its token is
+	// dropped only until taken+recall.
+	settled bool
 	// taken is when the flusher last took the add: before Redis could
 	// have written its token, so the token's key outlives
 	// taken+TokenTTL, and remembering the token until taken+recall never
 	// drops a retry that Redis would count.
 	taken time.Time
 }
-
-type onceState uint8
-
-const (
-	oncePending onceState = iota
-	onceInFlight
-	onceSettled
-)
 
 // onceSums is what a counter's token adds that are not settled add up to.
 type onceSums struct {
@@ -200,7 +195,7 @@ func (o *onces) add(name string, c *shard.Counter, delta int64, key string) (boo
 	sh := o.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if a := sh.byKey[key]; a != nil && (a.state != onceSettled || time.Since(a.taken) <= o.recall) {
+	if a := sh.byKey[key]; a != nil && (!a.settled || time.Since(a.taken) <= o.recall) {
 		o.dropped.Add(1)
 		return false, nil
 	}
@@ -264,7 +259,7 @@ func (e *Engine) drainOnceLocked(dst []flush.Delta) []flush.Delta {
 		sh := &o.shards[i]
 		sh.mu.Lock()
 		for _, a := range sh.pending {
-			a.state, a.taken = onceInFlight, now
+			a.taken = now
 			s := sh.byName[a.name]
 			s.flying++
 			s.inFlight += a.n
@@ -313,7 +308,7 @@ func (e *Engine) settleOnceLocked(d flush.Delta) {
 		delete(sh.byName, a.name)
 	}
 	c := a.c
-	a.state, a.c = onceSettled, nil
+	a.settled, a.c = true, nil
 	applied := !d.TokenSeen && !d.Lost
 	if applied {
 		sh.remember(a, o)
@@ -349,7 +344,6 @@ func (e *Engine) restoreOnce(d flush.Delta) {
 	s := sh.byName[a.name]
 	s.flying--
 	s.inFlight -= a.n
-	a.state = oncePending
 	sh.pending = append(sh.pending, a)
 }
 
