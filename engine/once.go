@@ -248,41 +248,64 @@ func (o *onces) sums(name string) onceSums {
 
 // drainOnceLocked appends the pending token adds to dst, moving them in
 // flight, and forgets remembered tokens whose time is up. e.mu is held;
-// it is let go between shards, as Take does between chunks.
+// like Take, it lets go of it every takeChunk adds (yieldLocked), and
+// holds a shard's lock for at most one chunk too.
 func (e *Engine) drainOnceLocked(dst []flush.Delta) []flush.Delta {
 	o := &e.once
 	if o.live.Load() == 0 && o.remembered.Load() == 0 {
 		return dst
 	}
 	now := time.Now()
+	n := 0
 	for i := range o.shards {
 		sh := &o.shards[i]
 		sh.mu.Lock()
-		for _, a := range sh.pending {
-			a.taken = now
-			s := sh.byName[a.name]
-			s.flying++
-			s.inFlight += a.n
-			d := flush.Delta{Key: a.name, N: a.n, Token: a.key, Ref: a}
-			if a.c != nil && len(e.special) > 0 {
-				if sp := e.special[a.c]; sp != nil {
-					d.Register, d.TTLMillis = sp.opts.Register, sp.ttlMillis
-				}
-			}
-			dst = append(dst, d)
-		}
-		taken := len(sh.pending)
-		clear(sh.pending) // the adds are the flusher's now
-		sh.pending = sh.pending[:0]
 		for sh.n > 0 && now.Sub(sh.recalled[sh.head].taken) > o.recall {
 			sh.forgetOldest(o)
 		}
+		// The pending adds are the flusher's from here, as if in flight
+		// already: Discard, which drops only pending ones, no longer
+		// finds them, and adds made meanwhile wait for the next drain.
+		taken := sh.pending
+		sh.pending = nil
 		sh.mu.Unlock()
-		if taken > 0 {
-			e.mu.Unlock()
-			e.mu.Lock()
-			e.epoch++
+		for rest := taken; len(rest) > 0; {
+			chunk := rest[:min(len(rest), takeChunk-n%takeChunk)]
+			rest = rest[len(chunk):]
+			dst = e.takeOnceLocked(dst, sh, chunk, now)
+			if n += len(chunk); n%takeChunk == 0 {
+				e.yieldLocked()
+			}
 		}
+		if len(taken) > 0 {
+			clear(taken)
+			sh.mu.Lock()
+			if len(sh.pending) == 0 {
+				sh.pending = taken[:0] // its buffer serves again
+			}
+			sh.mu.Unlock()
+		}
+	}
+	return dst
+}
+
+// takeOnceLocked moves the pending adds of sh in chunk in flight, at
+// now, appending their deltas to dst. e.mu is held.
+func (e *Engine) takeOnceLocked(dst []flush.Delta, sh *onceShard, chunk []*onceAdd, now time.Time) []flush.Delta {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, a := range chunk {
+		a.taken = now
+		s := sh.byName[a.name]
+		s.flying++
+		s.inFlight += a.n
+		d := flush.Delta{Key: a.name, N: a.n, Token: a.key, Ref: a}
+		if a.c != nil && len(e.special) > 0 {
+			if sp := e.special[a.c]; sp != nil {
+				d.Register, d.TTLMillis = sp.opts.Register, sp.ttlMillis
+			}
+		}
+		dst = append(dst, d)
 	}
 	return dst
 }

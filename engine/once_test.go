@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -495,6 +496,70 @@ func TestAddOnceReadsOwnWrites(t *testing.T) {
 	}
 	if s := e.Stats().Once; s.Adds != 3 || s.Dropped != 1 || s.Applied != 3 || s.Remembered != 3 {
 		t.Fatalf("Stats().Once = %+v; want Adds 3, Dropped 1, Applied 3, Remembered 3", s)
+	}
+}
+
+// TestAddOnceValueExactWhileABacklogDrains: a flush drains many pending
+// token adds, of several counters and in every shard, letting go of the
+// engine's lock every chunk of them, while readers read the counters and
+// writers add more tokens: every read sees every add exactly once, and so
+// does Redis in the end.
+func TestAddOnceValueExactWhileABacklogDrains(t *testing.T) {
+	rdb := redistest.Client(t)
+	ns := redistest.Prefix(t)
+	ctx := context.Background()
+	e := newEngine(t, rdb, engine.Options{Namespace: ns, FlushInterval: time.Hour})
+	const counters, backlog = 3, 20_000
+	var added [counters]atomic.Int64
+	for i := range backlog {
+		addOnceOrFail(t, e, fmt.Sprint("c", i%counters), 1, fmt.Sprint("backlog-", i))
+		added[i%counters].Add(1)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range counters {
+		wg.Go(func() { // a reader: a value never below what was added before the read, never above what was added by its end
+			name := fmt.Sprint("c", c)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				low := added[c].Load()
+				v, err := e.Value(ctx, name)
+				if high := added[c].Load(); err != nil || v < low || v > high {
+					t.Errorf("Value(%s) = %d, %v; want within [%d, %d]", name, v, err, low, high)
+					return
+				}
+			}
+		})
+		wg.Go(func() { // a writer
+			name := fmt.Sprint("c", c)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := e.AddOnce(name, 1, fmt.Sprint("more-", i)); err != nil {
+					t.Error(err)
+					return
+				}
+				added[c].Add(1)
+				runtime.Gosched()
+			}
+		})
+	}
+	flushOrFail(t, e)
+	close(stop)
+	wg.Wait()
+	flushOrFail(t, e)
+	for c := range counters {
+		name := fmt.Sprint("c", c)
+		if got, want := getOrZero(t, rdb, ns+name), added[c].Load(); got != want {
+			t.Errorf("GET %s = %d; want %d", name, got, want)
+		}
 	}
 }
 
