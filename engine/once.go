@@ -42,7 +42,9 @@ var ErrTokenBacklog = errors.New("engine: too many token adds wait for Redis")
 // that counts again. A retry this process still holds the token of
 // (waiting to be flushed, in flight, or written by a flush of its own
 // that took it within the last min(TokenTTL, 1m), so before Redis'
-// key expires) is dropped at once; any other goes to Redis. The
+// key expires) is dropped at once; any other goes to Redis, as does a
+// retry of an add whose batch the flush gave up in doubt (a
+// *flush.LostError: applied or not, this process cannot tell). The
 // exactly-once of the flush covers lost replies, so a token is never
 // counted twice by a resend either.
 //
@@ -131,7 +133,7 @@ type onces struct {
 	live       atomic.Int64
 	remembered atomic.Int64 // settled tokens still remembered
 
-	adds, dropped, applied, seen, backlogged atomic.Uint64
+	adds, dropped, applied, seen, lost, backlogged atomic.Uint64
 }
 
 // onceShard is some of the token adds. Its zero value is empty and
@@ -151,25 +153,20 @@ type onceShard struct {
 
 // onceAdd is one token add.
 type onceAdd struct {
-	key   string         // the token's Redis key (see tokenKey)
-	name  string         // the counter's
-	c     *shard.Counter // the counter's table entry when added, for its CounterOptions; or nil
-	n     int64
-	state onceState
+	key  string         // the token's Redis key (see tokenKey)
+	name string         // the counter's
+	c    *shard.Counter // the counter's table entry when added, for its CounterOptions; or nil
+	n    int64
+	// settled is set when the add leaves flight for good (Settle): from
+	// then on it stays in byKey only while remembered, and its token is
+	// dropped only until taken+recall.
+	settled bool
 	// taken is when the flusher last took the add: before Redis could
 	// have written its token, so the token's key outlives
 	// taken+TokenTTL, and remembering the token until taken+recall never
 	// drops a retry that Redis would count.
 	taken time.Time
 }
-
-type onceState uint8
-
-const (
-	oncePending onceState = iota
-	onceInFlight
-	onceSettled
-)
 
 // onceSums is what a counter's token adds that are not settled add up to.
 type onceSums struct {
@@ -198,7 +195,7 @@ func (o *onces) add(name string, c *shard.Counter, delta int64, key string) (boo
 	sh := o.shard(key)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if a := sh.byKey[key]; a != nil && (a.state != onceSettled || time.Since(a.taken) <= o.recall) {
+	if a := sh.byKey[key]; a != nil && (!a.settled || time.Since(a.taken) <= o.recall) {
 		o.dropped.Add(1)
 		return false, nil
 	}
@@ -251,49 +248,74 @@ func (o *onces) sums(name string) onceSums {
 
 // drainOnceLocked appends the pending token adds to dst, moving them in
 // flight, and forgets remembered tokens whose time is up. e.mu is held;
-// it is let go between shards, as Take does between chunks.
+// like Take, it lets go of it every takeChunk adds (yieldLocked), and
+// holds a shard's lock for at most one chunk too.
 func (e *Engine) drainOnceLocked(dst []flush.Delta) []flush.Delta {
 	o := &e.once
 	if o.live.Load() == 0 && o.remembered.Load() == 0 {
 		return dst
 	}
 	now := time.Now()
+	n := 0
 	for i := range o.shards {
 		sh := &o.shards[i]
 		sh.mu.Lock()
-		for _, a := range sh.pending {
-			a.state, a.taken = onceInFlight, now
-			s := sh.byName[a.name]
-			s.flying++
-			s.inFlight += a.n
-			d := flush.Delta{Key: a.name, N: a.n, Token: a.key, Ref: a}
-			if a.c != nil && len(e.special) > 0 {
-				if sp := e.special[a.c]; sp != nil {
-					d.Register, d.TTLMillis = sp.opts.Register, sp.ttlMillis
-				}
-			}
-			dst = append(dst, d)
-		}
-		taken := len(sh.pending)
-		clear(sh.pending) // the adds are the flusher's now
-		sh.pending = sh.pending[:0]
 		for sh.n > 0 && now.Sub(sh.recalled[sh.head].taken) > o.recall {
 			sh.forgetOldest(o)
 		}
+		// The pending adds are the flusher's from here, as if in flight
+		// already: Discard, which drops only pending ones, no longer
+		// finds them, and adds made meanwhile wait for the next drain.
+		taken := sh.pending
+		sh.pending = nil
 		sh.mu.Unlock()
-		if taken > 0 {
-			e.mu.Unlock()
-			e.mu.Lock()
-			e.epoch++
+		for rest := taken; len(rest) > 0; {
+			chunk := rest[:min(len(rest), takeChunk-n%takeChunk)]
+			rest = rest[len(chunk):]
+			dst = e.takeOnceLocked(dst, sh, chunk, now)
+			if n += len(chunk); n%takeChunk == 0 {
+				e.yieldLocked()
+			}
+		}
+		if len(taken) > 0 {
+			clear(taken)
+			sh.mu.Lock()
+			if len(sh.pending) == 0 {
+				sh.pending = taken[:0] // its buffer serves again
+			}
+			sh.mu.Unlock()
 		}
 	}
 	return dst
 }
 
-// settleOnceLocked records that Redis confirmed the token add of d:
-// applied, or not applied because it held the token (d.TokenSeen). Only
-// an applied add's token is remembered: the key of a token Redis held
-// already was written earlier, by another add, and may expire any time.
+// takeOnceLocked moves the pending adds of sh in chunk in flight, at
+// now, appending their deltas to dst. e.mu is held.
+func (e *Engine) takeOnceLocked(dst []flush.Delta, sh *onceShard, chunk []*onceAdd, now time.Time) []flush.Delta {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for _, a := range chunk {
+		a.taken = now
+		s := sh.byName[a.name]
+		s.flying++
+		s.inFlight += a.n
+		d := flush.Delta{Key: a.name, N: a.n, Token: a.key, Ref: a}
+		if a.c != nil && len(e.special) > 0 {
+			if sp := e.special[a.c]; sp != nil {
+				d.Register, d.TTLMillis = sp.opts.Register, sp.ttlMillis
+			}
+		}
+		dst = append(dst, d)
+	}
+	return dst
+}
+
+// settleOnceLocked records the outcome of the token add of d: applied,
+// not applied because Redis held the token (d.TokenSeen), or unknown, its
+// batch lost in doubt (d.Lost). Only an applied add's token is
+// remembered: the key of a token Redis held already was written earlier,
+// by another add, and may expire any time; and a lost add may never have
+// reached Redis, so a retry of it must go there, where the token decides.
 // e.mu is held.
 func (e *Engine) settleOnceLocked(d flush.Delta) {
 	o := &e.once
@@ -309,13 +331,12 @@ func (e *Engine) settleOnceLocked(d flush.Delta) {
 		delete(sh.byName, a.name)
 	}
 	c := a.c
-	a.state, a.c = onceSettled, nil
-	if d.TokenSeen {
-		if sh.byKey[a.key] == a {
-			delete(sh.byKey, a.key)
-		}
-	} else {
+	a.settled, a.c = true, nil
+	applied := !d.TokenSeen && !d.Lost
+	if applied {
 		sh.remember(a, o)
+	} else if sh.byKey[a.key] == a {
+		delete(sh.byKey, a.key)
 	}
 	sh.live.Add(-1)
 	sh.mu.Unlock()
@@ -325,13 +346,15 @@ func (e *Engine) settleOnceLocked(d flush.Delta) {
 			delete(e.special, c)
 		}
 	}
-	if d.TokenSeen {
+	switch {
+	case d.TokenSeen:
 		o.seen.Add(1)
-		return
-	}
-	o.applied.Add(1)
-	if r := e.cache[a.name]; r != nil {
-		r.value += a.n // our INCRBY is in Redis now; the cache stays exact
+	case d.Lost:
+		o.lost.Add(1)
+		e.settleCachedLocked(a.name, d)
+	default:
+		o.applied.Add(1)
+		e.settleCachedLocked(a.name, d)
 	}
 }
 
@@ -344,7 +367,6 @@ func (e *Engine) restoreOnce(d flush.Delta) {
 	s := sh.byName[a.name]
 	s.flying--
 	s.inFlight -= a.n
-	a.state = oncePending
 	sh.pending = append(sh.pending, a)
 }
 
@@ -434,7 +456,7 @@ func (o *onces) unwritten(u *UnflushedError) {
 // OnceStats are the figures of retry-safe adds (see Engine.AddOnce).
 type OnceStats struct {
 	// Adds counts AddOnce calls whose token was new to this process; each
-	// is then Applied, Seen or Pending, unless Discard dropped it.
+	// is then Applied, Seen, Lost or Pending, unless Discard dropped it.
 	Adds uint64
 	// Dropped counts AddOnce calls dropped in this process: it held their
 	// token (waiting, in flight, or remembered after its flush).
@@ -443,7 +465,12 @@ type OnceStats struct {
 	// Seen counts token adds Redis did not apply because it held their
 	// token: a retry of an add that another process, or an earlier flush
 	// of this one, wrote within TokenTTL.
-	Seen    uint64
+	Seen uint64
+	// Lost counts token adds whose batch was given up in doubt (see
+	// flush.ErrRecordLost): applied or not, no one can tell. Their tokens
+	// are not remembered, so a retry goes to Redis, which applies it
+	// unless it holds the token.
+	Lost    uint64
 	Pending int // token adds not yet confirmed by Redis
 	// Remembered counts the tokens this process wrote to Redis and drops
 	// retries of without asking: at most 16,384, each for min(TokenTTL,
@@ -459,6 +486,7 @@ func (o *onces) stats() OnceStats {
 		Dropped:    o.dropped.Load(),
 		Applied:    o.applied.Load(),
 		Seen:       o.seen.Load(),
+		Lost:       o.lost.Load(),
 		Pending:    int(o.live.Load()),
 		Remembered: int(o.remembered.Load()),
 		Backlogged: o.backlogged.Load(),

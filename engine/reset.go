@@ -26,9 +26,22 @@ return 1
 `)
 
 // resetMarkerTTL is how long a reset's marker stays in Redis: far longer
-// than a Reset call keeps resending it, yet short enough that counters
-// reset every second leave only thousands of markers.
+// than a Reset call keeps resending it (resetResendFor), yet short enough
+// that counters reset every second leave only thousands of markers.
 const resetMarkerTTL = time.Hour
+
+// resetResendFor bounds how long after its first attempt a Reset call
+// sends its reset again: well within resetMarkerTTL, so that a resend
+// (arriving at most a client timeout after it left) always finds the
+// marker of an earlier attempt that reset the counter, and never resets
+// it a second time.
+const resetResendFor = resetMarkerTTL / 6
+
+// ErrResetUnknown is wrapped by the error of a Reset whose outcome this
+// process cannot know: an attempt's reply was lost, and no later attempt
+// got Redis' answer to the call (ctx ended, resetResendFor passed, or
+// Redis refused a resend). The counter was reset once or not at all.
+var ErrResetUnknown = errors.New("engine: outcome of the reset unknown")
 
 // Reset zeroes the counter named name in Redis: everything that reached
 // Redis before the reset is gone, and everything that reaches it after
@@ -40,10 +53,21 @@ const resetMarkerTTL = time.Hour
 // A call resets once, however often its command is resent: when a reply
 // is lost (a cut connection, a timeout) Reset sends the same reset again,
 // under a token of its own that Redis remembers for an hour, until Redis
-// answers or ctx ends, and go-redis' own retries are harmless the same way.
-// So a nil error means the counter was reset once; an error means it was
-// reset once or not at all (ctx ended, or Redis refused), and a second
-// call is a second reset.
+// answers, ctx ends, or 10 minutes have passed since the first attempt
+// (far less than the hour Redis remembers the token, so that a resend
+// never finds it forgotten and resets again); go-redis' own retries are
+// harmless the same way. So:
+//   - nil: the counter was reset, once;
+//   - an error wrapping ErrResetUnknown: an attempt got no reply and no
+//     later one was answered, or Redis refused a later one (the error
+//     wraps the last attempt's, and ctx.Err() if ctx ended): reset once
+//     or not at all;
+//   - any other error (the flush failed, ctx had ended before the first
+//     attempt, Redis refused the first attempt): not reset, unless
+//     go-redis itself resent an attempt whose reply it lost and Redis
+//     refused the resend (see redis.Options.MaxRetries).
+//
+// In every case a second call is a second reset.
 func (e *Engine) Reset(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
@@ -66,21 +90,39 @@ func (e *Engine) Reset(ctx context.Context, name string) error {
 	return nil
 }
 
-// reset runs resetScript for token until Redis answers it or ctx ends,
-// backing off between attempts. Redis' answer is the same whether this
-// attempt or an earlier one with token reset the counter.
+// reset runs resetScript for token until Redis answers it, ctx ends, or
+// resetResendFor has passed, backing off between attempts. Redis' answer
+// is the same whether this attempt or an earlier one with token reset the
+// counter.
 func (e *Engine) reset(ctx context.Context, name, token string) error {
 	key := e.Key(name)
 	keys := []string{key, e.resetMarker(key, name, token)}
+	if err := ctx.Err(); err != nil {
+		return err // no attempt left
+	}
+	giveUp := time.Now().Add(resetResendFor)
+	inDoubt := false // an attempt got no reply
 	for backoff := 10 * time.Millisecond; ; {
 		cmd, _ := script.Run(ctx, e.rdb, resetScript, keys, resetMarkerTTL.Milliseconds())
 		err := cmd.Err()
-		var reply redis.Error
-		if err == nil || errors.As(err, &reply) {
-			return err // Redis answered: done, or refused (nothing reset)
+		var refused redis.Error
+		switch {
+		case err == nil:
+			return nil // reset now, or by an attempt whose reply was lost
+		case errors.As(err, &refused) && !inDoubt:
+			return err // refused the first attempt: nothing reset
+		case errors.As(err, &refused):
+			// An attempt whose reply was lost may have reset the counter
+			// before Redis refused this one.
+			return fmt.Errorf("%w: an attempt's reply was lost, and Redis refused a resend: %w", ErrResetUnknown, err)
+		}
+		// No reply: the attempt may or may not have reached Redis.
+		inDoubt = true
+		if time.Now().After(giveUp) {
+			return fmt.Errorf("%w: no reply to resends for %v: %w", ErrResetUnknown, resetResendFor, err)
 		}
 		if !sleepBackoff(ctx, &backoff) {
-			return errors.Join(err, ctx.Err())
+			return fmt.Errorf("%w: %w", ErrResetUnknown, errors.Join(err, ctx.Err()))
 		}
 	}
 }

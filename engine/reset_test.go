@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,38 +86,11 @@ func TestResetWhileOthersAdd(t *testing.T) {
 // again; meanwhile another process writes to the counter. The resend must
 // find its token's marker and leave that write alone: one call, one reset.
 func TestResetResentAfterLostReplyResetsOnce(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{})
-	proxy := faultproxy.New(t, srv.Addr)
-	// No go-redis retries: Reset's own resend is what is tested. The read
-	// timeout is long, so that the test sees the first run's effect and
-	// closes the way to Redis before the resend leaves, busy machine or not.
-	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ReadTimeout: 3 * time.Second, MaxRetries: -1})
-	t.Cleanup(func() { rdb.Close() })
-	ns := redistest.Prefix(t)
-	// No background flush, whose replies the stall would hold too: Reset's
-	// own flush, with nothing to write, sends nothing.
-	e := newEngine(t, rdb, engine.Options{Namespace: ns, FlushInterval: time.Hour})
 	ctx := context.Background()
-	direct := srv.Client(t)
-	if err := direct.Set(ctx, ns+"c", 100, 0).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Reset(ctx, "other"); err != nil { // Redis caches the script
-		t.Fatal(err)
-	}
-
-	proxy.StallReplies(time.Hour)
-	done := make(chan error, 1)
-	go func() { done <- e.Reset(ctx, "c") }()
-	redistest.WaitFor(t, "the reset applied in Redis", func() bool {
-		n, err := direct.Exists(ctx, ns+"c").Result()
-		return err == nil && n == 0
-	})
-	proxy.Blackhole(true) // the resend waits here, unless it left already
+	proxy, direct, ns, done := resetWithLostReply(t, ctx, 3*time.Second)
 	if err := direct.IncrBy(ctx, ns+"c", 7).Err(); err != nil {
 		t.Fatal(err)
 	}
-	proxy.StallReplies(0)
 	proxy.Blackhole(false)
 	if err := <-done; err != nil {
 		t.Fatalf("Reset after a lost reply = %v; want nil (resent until Redis answered)", err)
@@ -129,5 +104,78 @@ func TestResetResentAfterLostReplyResetsOnce(t *testing.T) {
 	}
 	if ttl := direct.PTTL(ctx, markers[0]).Val(); ttl <= 0 {
 		t.Errorf("marker PTTL = %v; want it to expire", ttl)
+	}
+}
+
+// resetWithLostReply starts a Reset of the counter "c" (holding 100) of
+// an engine reaching Redis through a proxy, whose first attempt Redis
+// applies while its reply is held. It returns once Redis has reset the
+// counter, with the proxy a black hole: resends wait there, their replies
+// lost too (unless they left already and found the marker), until the
+// caller opens it. It returns the proxy, a client straight to Redis, the
+// engine's namespace, and the Reset's result to come. readTimeout is the
+// engine client's: the longer, the likelier the black hole is closed
+// before the first resend leaves, busy machine or not.
+func resetWithLostReply(t *testing.T, ctx context.Context, readTimeout time.Duration) (*faultproxy.Proxy, *redis.Client, string, <-chan error) {
+	t.Helper()
+	srv := redistest.Start(t, redistest.Options{})
+	proxy := faultproxy.New(t, srv.Addr)
+	// No go-redis retries: Reset's own resend is what is tested.
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ReadTimeout: readTimeout, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	ns := redistest.Prefix(t)
+	// No background flush, whose replies the stall would hold too: Reset's
+	// own flush, with nothing to write, sends nothing.
+	e := newEngine(t, rdb, engine.Options{Namespace: ns, FlushInterval: time.Hour})
+	direct := srv.Client(t)
+	if err := direct.Set(context.Background(), ns+"c", 100, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Reset(context.Background(), "other"); err != nil { // Redis caches the script
+		t.Fatal(err)
+	}
+	proxy.StallReplies(time.Hour)
+	done := make(chan error, 1)
+	go func() { done <- e.Reset(ctx, "c") }()
+	redistest.WaitFor(t, "the reset applied in Redis", func() bool {
+		n, err := direct.Exists(context.Background(), ns+"c").Result()
+		return err == nil && n == 0
+	})
+	proxy.Blackhole(true)
+	proxy.StallReplies(0)
+	return proxy, direct, ns, done
+}
+
+// TestResetRefusedAfterLostReplyIsUnknown: the reset is applied but its
+// reply lost, and Redis refuses the resend (out of memory): the counter
+// was reset, so the error must not say nothing was; it wraps
+// ErrResetUnknown and Redis' refusal.
+func TestResetRefusedAfterLostReplyIsUnknown(t *testing.T) {
+	ctx := context.Background()
+	proxy, direct, _, done := resetWithLostReply(t, ctx, slowdown*500*time.Millisecond)
+	if err := direct.ConfigSet(ctx, "maxmemory-policy", "noeviction").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := direct.ConfigSet(ctx, "maxmemory", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Blackhole(false)
+	err := <-done
+	var refused redis.Error
+	if !errors.Is(err, engine.ErrResetUnknown) || !errors.As(err, &refused) || !strings.Contains(err.Error(), "OOM") {
+		t.Fatalf("Reset refused after a lost reply = %v; want ErrResetUnknown wrapping Redis' OOM refusal", err)
+	}
+}
+
+// TestResetUnansweredUntilContextEndsIsUnknown: the reset is applied but
+// no reply comes back before ctx ends: the error wraps ErrResetUnknown
+// and ctx's.
+func TestResetUnansweredUntilContextEndsIsUnknown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, _, _, done := resetWithLostReply(t, ctx, slowdown*500*time.Millisecond)
+	cancel()
+	if err := <-done; !errors.Is(err, engine.ErrResetUnknown) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Reset unanswered until ctx ended = %v; want ErrResetUnknown and context.Canceled", err)
 	}
 }

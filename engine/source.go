@@ -22,6 +22,16 @@ var _ flush.Source = source{}
 // dirty list.
 const takeChunk = 256
 
+// yieldLocked lets go of e.mu for a moment and takes it back, bumping the
+// epoch: a walk that moves deltas in flight calls it every takeChunk of
+// them, so that readers wait for one chunk, and a read that overlapped
+// the gap does not cache a Redis value its deltas may since have left.
+func (e *Engine) yieldLocked() {
+	e.mu.Unlock()
+	e.mu.Lock()
+	e.epoch++
+}
+
 // Take takes the table's deltas and the token adds (see AddOnce),
 // attaching the registration of counters that have one
 // (CounterOptions.Register), and sweeps a share of the table for idle
@@ -35,7 +45,7 @@ func (s source) Take(dst []flush.Delta) []flush.Delta {
 	n := 0
 	// The table moves each counter's delta in flight before it calls
 	// back, so the lock is held across that move; it is let go between
-	// chunks, and the epoch bumped again after each.
+	// chunks (yieldLocked).
 	e.table.Take(func(c *shard.Counter, delta int64) {
 		dst = append(dst, flush.Delta{Key: c.Name(), N: delta, Ref: c})
 		if len(e.special) > 0 {
@@ -45,9 +55,7 @@ func (s source) Take(dst []flush.Delta) []flush.Delta {
 			}
 		}
 		if n++; n%takeChunk == 0 {
-			e.mu.Unlock()
-			e.mu.Lock()
-			e.epoch++
+			e.yieldLocked()
 		}
 	})
 	dst = e.drainOnceLocked(dst)
@@ -86,16 +94,27 @@ func (s source) Settle(ds []flush.Delta) {
 		}
 		c := d.Ref.(*shard.Counter)
 		e.table.Settle(c, d.N)
-		if len(e.cache) > 0 {
-			if r := e.cache[c.Name()]; r != nil {
-				r.value += d.N // our INCRBY is in Redis now; the cache stays exact
-			}
-		}
+		e.settleCachedLocked(c.Name(), d)
 		if len(e.special) > 0 {
 			if sp := e.special[c]; sp != nil && sp.retired && !e.holdsLocked(c) {
 				delete(e.special, c)
 			}
 		}
+	}
+}
+
+// settleCachedLocked keeps the cached Redis value of the counter named
+// name exact as d leaves flight: d's INCRBY is in Redis now. Unless d was
+// lost in doubt: whether Redis has it is unknown, so the cached value is
+// forgotten, to be read again. e.mu is held.
+func (e *Engine) settleCachedLocked(name string, d flush.Delta) {
+	r := e.cache[name]
+	switch {
+	case r == nil:
+	case d.Lost:
+		delete(e.cache, name)
+	default:
+		r.value += d.N
 	}
 }
 

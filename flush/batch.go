@@ -37,6 +37,13 @@ type Delta struct {
 	// gives to Settle because Redis held the token already: the delta was
 	// not applied, and never will be.
 	TokenSeen bool
+	// Lost is set by the Flusher on a delta that it gives to Settle
+	// because its batch is in doubt for good (see ErrRecordLost): it may
+	// or may not have been applied, and will not be sent again. So a
+	// Source must not take it as applied, nor its Token as written: a
+	// retry under that Token is the only way to recover the delta if it
+	// was not applied, and Redis' token key decides whether it counts.
+	Lost bool
 }
 
 // Registration is a sorted-set member added with ZADD NX (an existing
@@ -57,7 +64,7 @@ type Source interface {
 	Take(dst []Delta) []Delta
 	// Settle is given deltas Redis has applied, deltas whose Token Redis
 	// held already (TokenSeen: not applied), and deltas that are in doubt
-	// for good (see ErrRecordLost): in flight no more.
+	// for good (Lost; see ErrRecordLost): in flight no more.
 	Settle(ds []Delta)
 	// Restore is given deltas that were not applied and never will be as
 	// sent (never sent, refused for their key, or refused by a master that

@@ -248,6 +248,9 @@ func (f *Flusher) unsend(batches []*batch) (keep []*batch) {
 // lost gives up on a batch whose record vanished while it was in doubt:
 // resending it could count it twice. Its deltas leave the Source.
 func (f *Flusher) lost(b *batch) error {
+	for i := range b.deltas {
+		b.deltas[i].Lost = true
+	}
 	f.src.Settle(b.deltas)
 	err := &LostError{Record: b.record, Seq: b.seq, Deltas: make(map[string]int64, len(b.deltas)), Delta: sum(b.deltas)}
 	for _, d := range b.deltas {
