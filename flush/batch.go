@@ -85,7 +85,13 @@ type batch struct {
 	deltas []Delta
 	since  time.Time // its deltas are no older than this
 	sent   int       // how many times it was sent
-	keep   bool      // still in doubt after a send (see Flusher.recycle)
+	keep   bool      // still pending after a send (see Flusher.recycle)
+	// doubt says a send got no answer telling whether Redis applied the
+	// batch (a lost reply, an error, a write not yet replicated), so a
+	// resend must say so to the script. An answer that it was not applied
+	// (out of order, a regressed record) leaves doubt as it was: a batch
+	// refused so, and never in doubt, is sent again as new.
+	doubt bool
 
 	// Header arguments of the batch's script call as last sent (see
 	// Flusher.pipeline): the call passes pointers to them, which go-redis

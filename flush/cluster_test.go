@@ -219,9 +219,9 @@ func TestClusterBatchInDoubtFollowsItsRecord(t *testing.T) {
 	if pending, _, err := f.send(ctx, []*batch{applied}); err != nil || len(pending) > 0 {
 		t.Fatalf("send: %d pending, %v", len(pending), err)
 	}
-	f.floor[home] = applied.seq - 1 // as if its reply was lost
+	f.floor[home], applied.doubt = applied.seq-1, true // as if its reply was lost
 	unsent := inFlight(f, src, home, Delta{Key: keyIn(moves, 2), N: 100}, Delta{Key: keyIn(stays, 2), N: 200})
-	unsent.sent = 1 // as if sent, and lost on the way
+	unsent.sent, unsent.doubt = 1, true // as if sent, and lost on the way
 	f.pending = []*batch{applied, unsent}
 
 	m.move(home, 0, 1)

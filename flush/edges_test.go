@@ -187,7 +187,7 @@ func TestRecordHasNoTTLAndLostRecordIsReported(t *testing.T) {
 	if pending, _, err := f.send(ctx, []*batch{second}); err != nil || len(pending) > 0 {
 		t.Fatalf("send 2: %v", err)
 	}
-	f.floor[0] = 1 // as if the reply to batch 2 was lost
+	f.floor[0], second.doubt = 1, true // as if the reply to batch 2 was lost
 	rdb.Del(ctx, first.record)
 	pending, errs, err := f.send(ctx, []*batch{second})
 	if err != nil || len(pending) > 0 {
@@ -205,6 +205,34 @@ func TestRecordHasNoTTLAndLostRecordIsReported(t *testing.T) {
 	}
 	if st := f.Stats(); st.LostBatches != 1 || st.LostDelta != 1000 || len(reported) != 1 {
 		t.Fatalf("LostBatches %d, LostDelta %d, %d reports; want 1, 1000, 1", st.LostBatches, st.LostDelta, len(reported))
+	}
+}
+
+// TestFreshBatchAfterLostRecordIsApplied: a batch that was never in doubt
+// is applied when the record vanished before it, though Redis first
+// answers that the record regressed: only a batch whose earlier send got
+// no answer may be given up as lost.
+func TestFreshBatchAfterLostRecordIsApplied(t *testing.T) {
+	rdb := redistest.Client(t)
+	p := redistest.Prefix(t)
+	ctx := context.Background()
+	src := newMapSource()
+	f := newFlusher(t, rdb, src, Options{RecordPrefix: p + "w:"})
+	src.add(p+"a", 1)
+	if err := f.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rdb.Del(ctx, f.record(0))
+	src.add(p+"a", 1000)
+	err := f.Flush(ctx)
+	if errors.Is(err, ErrRecordLost) {
+		t.Fatalf("Flush = %v; want no LostError: the batch was never in doubt", err)
+	}
+	if got, _ := rdb.Get(ctx, p+"a").Int64(); got != 1001 {
+		t.Fatalf("GET a = %d; want 1001", got)
+	}
+	if st := f.Stats(); st.LostBatches != 0 || st.Resent != 0 {
+		t.Fatalf("LostBatches %d, Resent %d; want 0, 0", st.LostBatches, st.Resent)
 	}
 }
 

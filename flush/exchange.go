@@ -21,7 +21,7 @@ type exchange struct {
 	cmds    []*redis.Cmd
 	wait    *redis.Cmd
 	want    int
-	resent  uint64 // batches sent before
+	resent  uint64 // batches sent again after an unknown outcome
 
 	// The calls' arguments, reused by every exchange with the master, so
 	// that a pipeline costs no allocation per key (see encode).
@@ -100,7 +100,7 @@ func (f *Flusher) pipeline(ctx context.Context, n *node, batches []*batch) {
 	for _, b := range batches {
 		b.floor, b.base, b.n = f.floor[b.group], f.base(b.group), len(b.deltas)
 		b.resend = "0"
-		if b.sent > 0 {
+		if b.doubt {
 			b.resend = "1"
 			e.resent++
 		}
@@ -190,6 +190,7 @@ func (f *Flusher) replies(n *node) (pending []*batch, keyErrs []error, err error
 			}
 			// Even a refusal (MOVED, say) leaves the batch in doubt: it may
 			// answer a retry of go-redis' whose first try was applied.
+			b.doubt = true
 			pending = append(pending, b)
 			continue
 		}
@@ -198,6 +199,7 @@ func (f *Flusher) replies(n *node) (pending []*batch, keyErrs []error, err error
 			if err == nil {
 				err = perr
 			}
+			b.doubt = true
 			pending = append(pending, b)
 			continue
 		}
@@ -225,6 +227,7 @@ func (f *Flusher) replies(n *node) (pending []*batch, keyErrs []error, err error
 		if unreplicated != nil {
 			// Applied on this master, but a failover could still lose it.
 			st.Unreplicated++
+			b.doubt = true
 			pending = append(pending, b)
 			continue
 		}

@@ -129,6 +129,7 @@ func TestResentBatchIsNotAppliedTwice(t *testing.T) {
 		if len(keyErrs) != 1 || !errors.Is(keyErrs[0], ErrNotInteger) {
 			t.Fatalf("send #%d: key errors %v; want one ErrNotInteger (remembered for duplicates)", send, keyErrs)
 		}
+		b.doubt = true // as if the reply was lost
 	}
 	if got, _ := rdb.Get(ctx, p+"a").Int64(); got != 5 {
 		t.Fatalf("GET a = %d after sending its batch 3 times; want 5", got)
