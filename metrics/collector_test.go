@@ -192,6 +192,7 @@ func TestValuesMatchStats(t *testing.T) {
 		"abacus_engine_once_dropped_total":           1,
 		"abacus_engine_once_applied_total":           1,
 		"abacus_engine_once_seen_total":              0,
+		"abacus_engine_once_lost_total":              0,
 		"abacus_engine_once_pending":                 0,
 		"abacus_engine_once_remembered_tokens":       1,
 		"abacus_engine_once_backlogged_total":        0,

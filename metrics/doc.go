@@ -73,6 +73,7 @@
 //	abacus_engine_once_dropped_total             counter  AddOnce calls dropped in the process (token held)
 //	abacus_engine_once_applied_total             counter  token adds Redis applied
 //	abacus_engine_once_seen_total                counter  token adds Redis refused: it held the token
+//	abacus_engine_once_lost_total                counter  token adds whose batch was given up in doubt
 //	abacus_engine_once_pending                   gauge    token adds not yet confirmed by Redis
 //	abacus_engine_once_remembered_tokens         gauge    flushed tokens whose retries are dropped locally
 //	abacus_engine_once_backlogged_total          counter  AddOnce calls turned away (ErrTokenBacklog)

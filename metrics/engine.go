@@ -47,6 +47,7 @@ var engineStatTable = []stat[es]{
 	counter("once_dropped_total", "AddOnce calls dropped in this process, which held their token.", func(s es) float64 { return float64(s.Once.Dropped) }),
 	counter("once_applied_total", "Token adds Redis applied.", func(s es) float64 { return float64(s.Once.Applied) }),
 	counter("once_seen_total", "Token adds Redis did not apply because it held their token.", func(s es) float64 { return float64(s.Once.Seen) }),
+	counter("once_lost_total", "Token adds whose batch was given up in doubt; their tokens are not remembered.", func(s es) float64 { return float64(s.Once.Lost) }),
 	gauge("once_pending", "Token adds not yet confirmed by Redis.", func(s es) float64 { return float64(s.Once.Pending) }),
 	gauge("once_remembered_tokens", "Flushed tokens whose retries this process drops without asking Redis.", func(s es) float64 { return float64(s.Once.Remembered) }),
 	counter("once_backlogged_total", "AddOnce calls turned away because too many token adds waited for Redis.", func(s es) float64 { return float64(s.Once.Backlogged) }),
